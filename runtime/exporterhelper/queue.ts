@@ -1,7 +1,7 @@
 /**
  * `sending_queue`: the runtime wraps every exporter in one. This file fixes the contract; the
  * implementation (bounded in-memory queue, persistent write-ahead log through `file_storage`) lives
- * beside it.
+ * beside it in queue/.
  *
  * Semantics:
  * - In-memory (default): bounds the number of batches in flight (`num_consumers`) and waiting
@@ -11,10 +11,16 @@
  * - Persistent (`storage: file_storage[/name]`): `consume` resolves once the batch is fsynced to the
  *   queue's log; background consumers deliver with retry; a batch is deleted only after delivery or a
  *   permanent failure (counted and logged). Undelivered batches are replayed on the next start.
+ *
+ * Both kinds retry a failed delivery per `retry_on_failure` (on top of the exporter's own retries;
+ * forever by default). Stored batches are JSON (see queue/codec.ts); the log format is described in
+ * queue/wal.ts.
  */
 import * as z from 'zod';
-import { byteSize, positiveInt } from '../config/types.ts';
+import { byteSize, positiveInt, retrySchema } from '../config/types.ts';
 import type { ComponentSettings, Exporter, Host } from '../component.ts';
+import { MemoryQueue } from './queue/memory.ts';
+import { PersistentQueue } from './queue/persistent.ts';
 
 export const sendingQueueSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -25,11 +31,21 @@ export const sendingQueueSchema = z.strictObject({
   /** When full: block the caller (true) or reject with a retryable error (false). */
   block_on_overflow: z.boolean().default(true),
   /** Storage extension id for a persistent queue; absent means in-memory. */
-  storage: z.string().optional(),
+  storage: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_]*(\/\S+)?$/, {
+      error: 'expected a storage extension id such as "file_storage"',
+    })
+    .optional(),
   /** Persistent queue: bytes on disk before backpressure. */
   max_size_mib: positiveInt().default(256),
   /** Persistent queue: bytes of one stored batch before it is split (0 = no limit). */
   max_batch_bytes: byteSize().default(0),
+  /**
+   * Retries of a failed delivery by the queue (after the exporter's own retries gave up). Default:
+   * forever (`max_elapsed_time: 0`), so a retryable error never drops data.
+   */
+  retry_on_failure: retrySchema.prefault({}),
 });
 export type SendingQueueConfig = z.output<typeof sendingQueueSchema>;
 export const sendingQueueDefaults = {
@@ -53,10 +69,16 @@ export type CreateSendingQueue = (
   exporter: Exporter,
 ) => QueuedExporter;
 
-/** Placeholder until the queue lands: passes batches straight through. */
-export const createSendingQueue: CreateSendingQueue = (_settings, _config, exporter) => ({
-  capabilities: exporter.capabilities,
-  start: (host: Host) => exporter.start(host),
-  shutdown: () => exporter.shutdown(),
-  consume: (batch) => exporter.consume(batch),
-});
+export const createSendingQueue: CreateSendingQueue = (settings, config, exporter) => {
+  if (!config.enabled) {
+    // No queue: the caller talks to the exporter directly (still wait-for-result).
+    return {
+      capabilities: exporter.capabilities,
+      start: (host: Host) => exporter.start(host),
+      shutdown: () => exporter.shutdown(),
+      consume: (batch) => exporter.consume(batch),
+    };
+  }
+  if (config.storage !== undefined) return new PersistentQueue(settings, config, exporter);
+  return new MemoryQueue(settings, config, exporter);
+};

@@ -1,0 +1,152 @@
+/**
+ * In-memory sending queue with wait-for-result semantics.
+ *
+ * `consume` enqueues the batch and resolves only when the exporter delivered it (or rejects with the
+ * error that ended delivery), so the caller's checkpoint never passes undelivered data. At most
+ * `num_consumers` batches are delivered concurrently and at most `queue_size` wait; when the waiting
+ * room is full `consume` blocks (`block_on_overflow`) or rejects with a RetryableError counted in
+ * `otelcol_exporter_enqueue_failed_log_records`. Delivery retries retryable errors per
+ * `retry_on_failure` (forever by default); the caller is still waiting, so nothing is dropped here:
+ * a final error is handed back to the caller, who keeps its checkpoint.
+ *
+ * Shutdown stops intake (new and blocked callers get a RetryableError) and drains the batches already
+ * queued; the runtime's shutdown deadline bounds the drain.
+ */
+import type { ComponentSettings, Exporter, Host } from '../../component.ts';
+import { errorMessage, RetryableError } from '../../errors.ts';
+import type { LogsBatch } from '../../model.ts';
+import { retry } from '../retry.ts';
+import type { SendingQueueConfig } from '../queue.ts';
+import { queueMetrics } from './common.ts';
+import type { QueueMetrics } from './common.ts';
+
+interface Item {
+  batch: LogsBatch;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class MemoryQueue implements Exporter {
+  readonly capabilities: { mutatesData: boolean };
+  readonly #settings: ComponentSettings;
+  readonly #cfg: SendingQueueConfig;
+  readonly #exporter: Exporter;
+  readonly #metrics: QueueMetrics;
+  readonly #waiting: Item[] = [];
+  /** Callers blocked on a full queue. */
+  readonly #blocked: { wake: () => void }[] = [];
+  readonly #abort = new AbortController();
+  #inFlight = 0;
+  #closing = false;
+  #drained: (() => void) | undefined;
+  #shutdown: Promise<void> | undefined;
+  #full = false;
+
+  constructor(settings: ComponentSettings, cfg: SendingQueueConfig, exporter: Exporter) {
+    this.#settings = settings;
+    this.#cfg = cfg;
+    this.#exporter = exporter;
+    this.capabilities = exporter.capabilities;
+    this.#metrics = queueMetrics(settings, cfg.queue_size);
+  }
+
+  start(host: Host): Promise<void> {
+    return this.#exporter.start(host);
+  }
+
+  /** Batches waiting for a consumer (not counting those being delivered). */
+  get size(): number {
+    return this.#waiting.length;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  async consume(batch: LogsBatch): Promise<void> {
+    while (this.#waiting.length >= this.#cfg.queue_size) {
+      if (this.#closing) throw this.#shuttingDown();
+      if (!this.#cfg.block_on_overflow) {
+        this.#metrics.enqueueFailed.inc(batch.length);
+        throw new RetryableError('sending queue is full', { retryAfterMs: 1000 });
+      }
+      if (!this.#full) {
+        this.#full = true;
+        this.#settings.logger.warn(
+          'sending queue is full; blocking the pipeline until a batch is delivered',
+          {
+            queue_size: this.#cfg.queue_size,
+          },
+        );
+      }
+      await new Promise<void>((wake) => this.#blocked.push({ wake }));
+    }
+    if (this.#closing) throw this.#shuttingDown();
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.push({ batch, resolve, reject });
+      this.#metrics.size.set(this.#waiting.length);
+      this.#pump();
+    });
+  }
+
+  #shuttingDown(): RetryableError {
+    return new RetryableError(`exporter ${this.#settings.id} is shutting down`);
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#cfg.num_consumers && this.#waiting.length > 0) {
+      const item = this.#waiting.shift()!;
+      this.#metrics.size.set(this.#waiting.length);
+      this.#blocked.shift()?.wake();
+      if (this.#full && this.#waiting.length < this.#cfg.queue_size && this.#blocked.length === 0) {
+        this.#full = false;
+      }
+      this.#inFlight++;
+      void this.#deliver(item);
+    }
+    if (this.#closing && this.#inFlight === 0 && this.#waiting.length === 0) this.#drained?.();
+  }
+
+  async #deliver(item: Item): Promise<void> {
+    try {
+      await retry(this.#cfg.retry_on_failure, () => this.#exporter.consume(item.batch), {
+        signal: this.#abort.signal,
+        onRetry: (attempt, err, delayMs) =>
+          this.#settings.logger.debug('sending queue: delivery failed, retrying', {
+            attempt,
+            delay_ms: delayMs,
+            error: errorMessage(err),
+            records: item.batch.length,
+          }),
+      });
+      item.resolve();
+    } catch (err) {
+      item.reject(err);
+    } finally {
+      this.#inFlight--;
+      this.#pump();
+    }
+  }
+
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#doShutdown();
+    return this.#shutdown;
+  }
+
+  async #doShutdown(): Promise<void> {
+    this.#closing = true;
+    for (const b of this.#blocked.splice(0)) b.wake();
+    if (this.#inFlight > 0 || this.#waiting.length > 0) {
+      this.#settings.logger.info('sending queue: draining before shutdown', {
+        waiting: this.#waiting.length,
+        in_flight: this.#inFlight,
+      });
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+        this.#pump();
+      });
+    }
+    this.#abort.abort();
+    await this.#exporter.shutdown();
+  }
+}
