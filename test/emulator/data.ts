@@ -350,8 +350,10 @@ export function makeDirectory(o: DirectoryOptions): Directory {
       last_updated: isoMicros(updUs),
       lastUpdatedUs: updUs,
     });
-    if (superuser && groups[0])
-      (groups[0].users.push(pk), users[users.length - 1]!.groups.push(groups[0].pk));
+    if (superuser && groups[0]) {
+      groups[0].users.push(pk);
+      users[users.length - 1]!.groups.push(groups[0].pk);
+    }
   }
   // memberships
   for (const u of users) {

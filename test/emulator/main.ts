@@ -38,7 +38,8 @@ const USAGE = `Usage: npm run emulator -- [flags]
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`--${name} must be a non-negative number, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -93,7 +94,8 @@ async function main(): Promise<void> {
     .map((d) => d.trim())
     .filter((d) => d !== '');
   for (const d of deny ?? []) {
-    if (!['events', 'users', 'groups'].includes(d)) throw new Error(`--deny: unknown dataset ${JSON.stringify(d)}`);
+    if (!['events', 'users', 'groups'].includes(d))
+      throw new Error(`--deny: unknown dataset ${JSON.stringify(d)}`);
   }
   const faults: FaultConfig = {};
   const rate = num('fault-rate', values['fault-rate']);

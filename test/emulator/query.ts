@@ -61,18 +61,37 @@ export function sortBy<T>(
 // PostgreSQL jsonb text (`value::text`): object keys ordered by length then bytes, ", " and ": ".
 // ---------------------------------------------------------------------------------------------
 
-export function jsonbText(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  if (Array.isArray(v)) return `[${v.map(jsonbText).join(', ')}]`;
-  if (typeof v === 'object') {
-    const keys = Object.keys(v).sort((a, b) => {
+const keyOrderCache = new Map<string, string[]>();
+function jsonbKeys(obj: object): string[] {
+  const raw = Object.keys(obj);
+  const sig = raw.join('\u0000');
+  let keys = keyOrderCache.get(sig);
+  if (!keys) {
+    keys = raw.slice().sort((a, b) => {
       const la = Buffer.byteLength(a);
       const lb = Buffer.byteLength(b);
       return la !== lb ? la - lb : a < b ? -1 : a > b ? 1 : 0;
     });
-    return `{${keys.map((k) => `${JSON.stringify(k)}: ${jsonbText((v as Record<string, unknown>)[k])}`).join(', ')}}`;
+    if (keyOrderCache.size < 10_000) keyOrderCache.set(sig, keys);
   }
-  return JSON.stringify(v);
+  return keys;
+}
+
+export function jsonbText(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) s += (i === 0 ? '' : ', ') + jsonbText(v[i]);
+    return s + ']';
+  }
+  let s = '{';
+  let first = true;
+  for (const k of jsonbKeys(v)) {
+    s += (first ? '' : ', ') + JSON.stringify(k) + ': ' + jsonbText((v as Record<string, unknown>)[k]);
+    first = false;
+  }
+  return s + '}';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,10 +149,10 @@ function tokenize(src: string): Tok[] {
       i++;
       continue;
     }
-    if (c === '(') (toks.push({ t: 'lp', v: c }), i++);
-    else if (c === ')') (toks.push({ t: 'rp', v: c }), i++);
-    else if (c === ',') (toks.push({ t: 'comma', v: c }), i++);
-    else if (c === '"') {
+    if (c === '(' || c === ')' || c === ',') {
+      toks.push({ t: c === '(' ? 'lp' : c === ')' ? 'rp' : 'comma', v: c });
+      i++;
+    } else if (c === '"') {
       let j = i + 1;
       let v = '';
       while (j < src.length && src[j] !== '"') {
@@ -148,9 +167,14 @@ function tokenize(src: string): Tok[] {
       i = j + 1;
     } else if (/[<>=!~]/.test(c)) {
       const two = src.slice(i, i + 2);
-      if (['>=', '<=', '!=', '!~'].includes(two)) (toks.push({ t: 'op', v: two }), (i += 2));
-      else if (['>', '<', '=', '~'].includes(c)) (toks.push({ t: 'op', v: c }), i++);
-      else throw new QlError(`unexpected ${c}`);
+      const op = ['>=', '<=', '!=', '!~'].includes(two)
+        ? two
+        : ['>', '<', '=', '~'].includes(c)
+          ? c
+          : undefined;
+      if (op === undefined) throw new QlError(`unexpected ${c}`);
+      toks.push({ t: 'op', v: op });
+      i += op.length;
     } else if (/[-\d]/.test(c)) {
       const m = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(src.slice(i));
       if (!m) throw new QlError(`unexpected ${c}`);
@@ -291,10 +315,16 @@ export function createdRangeOf(n: QlNode): CreatedRange | undefined {
     if (Array.isArray(x.value)) return false;
     const v = qlDateTime(x.value);
     const setLo = (val: number, incl: boolean) => {
-      if (val > r.lo || (val === r.lo && !incl)) ((r.lo = val), (r.loIncl = incl));
+      if (val > r.lo || (val === r.lo && !incl)) {
+        r.lo = val;
+        r.loIncl = incl;
+      }
     };
     const setHi = (val: number, incl: boolean) => {
-      if (val < r.hi || (val === r.hi && !incl)) ((r.hi = val), (r.hiIncl = incl));
+      if (val < r.hi || (val === r.hi && !incl)) {
+        r.hi = val;
+        r.hiIncl = incl;
+      }
     };
     switch (x.op) {
       case '>=':
@@ -358,9 +388,7 @@ export function evalEventQl(n: QlNode, ev: Record<string, unknown>): boolean {
     const has =
       actual !== null &&
       actual !== undefined &&
-      String(typeof actual === 'object' ? jsonbText(actual) : actual)
-        .toLowerCase()
-        .includes(String(n.value).toLowerCase());
+      scalarText(actual).toLowerCase().includes(String(n.value).toLowerCase());
     return n.op === '~' ? has : !has;
   }
   if (head === 'event_uuid' && typeof n.value === 'string') {
@@ -370,6 +398,14 @@ export function evalEventQl(n: QlNode, ev: Record<string, unknown>): boolean {
     return n.op === '=' || n.op === 'in' ? eq : n.op === '!=' || n.op === 'not in' ? !eq : false;
   }
   return cmp(actual, n.op, Array.isArray(n.value) ? n.value : [n.value]);
+}
+
+function scalarText(v: unknown): string {
+  return typeof v === 'string'
+    ? v
+    : typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : jsonbText(v);
 }
 
 function cmp(actual: unknown, op: string, vals: readonly unknown[]): boolean {

@@ -21,7 +21,7 @@ import {
   sortBy,
   validateEventQl,
 } from './query.ts';
-import type { OrderTerm, QlNode } from './query.ts';
+import type { CreatedRange, OrderTerm, QlNode } from './query.ts';
 import { Stream, eventIndexOf, eventUuid, h32, rand } from './rng.ts';
 import { EventStore } from './store.ts';
 import type {
@@ -138,6 +138,14 @@ function paginate(q: Query, count: number, defSize: number, maxSize: number | un
   };
 }
 
+function scalarText(v: unknown): string {
+  return typeof v === 'string'
+    ? v
+    : typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : JSON.stringify(v);
+}
+
 function isResp(x: PageSlice | Resp): x is Resp {
   return (x as Resp).status !== undefined;
 }
@@ -146,7 +154,8 @@ function isResp(x: PageSlice | Resp): x is Resp {
 // Event views: a contiguous range of the `created` order (fast path), or an explicit list
 // ---------------------------------------------------------------------------------------------
 
-type EventView = { kind: 'range'; lo: number; hi: number; desc: boolean } | { kind: 'list'; gis: Int32Array };
+type EventView =
+  { kind: 'range'; lo: number; hi: number; desc: boolean } | { kind: 'list'; gis: Int32Array; desc: boolean };
 
 const EVENT_ORDER_FIELDS = [
   'pk',
@@ -277,7 +286,58 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   let faultRng = new Stream(seed ^ 0xfa017);
 
   // ---- derived-view cache for filtered / non-created orderings ----
-  const viewCache = new Map<string, { version: number; gis: Int32Array }>();
+  interface CachedView {
+    version: number;
+    generated: number;
+    gis: Int32Array;
+  }
+  const viewCache = new Map<string, CachedView>();
+
+  /**
+   * Incremental refresh of a cached created-ordered list: drop rows deleted since, scan only rows
+   * generated since (appends and commit-lag inserts), merge by created.
+   */
+  async function refreshList(
+    hit: CachedView,
+    range: CreatedRange | undefined,
+    preds: Array<(gi: number, ev: () => EventObject) => boolean>,
+  ): Promise<Int32Array> {
+    const kept = cpu(() => hit.gis.filter((gi) => store.isAlive(gi)));
+    const fresh: number[] = [];
+    const inRange = (us: number) =>
+      !range ||
+      ((range.loIncl ? us >= range.lo : us > range.lo) && (range.hiIncl ? us <= range.hi : us < range.hi));
+    for (let gi = hit.generated; gi < store.generated;) {
+      const end = Math.min(store.generated, gi + 20_000);
+      cpu(() => {
+        for (; gi < end; gi++) {
+          if (!store.isAlive(gi) || !inRange(store.createdOf(gi))) continue;
+          let cached: EventObject | undefined;
+          const g = gi;
+          const ev = () => (cached ??= materialise(g));
+          if (preds.every((p) => p(g, ev))) fresh.push(g);
+        }
+      });
+      if (gi < store.generated) await new Promise((r) => setImmediate(r));
+    }
+    if (fresh.length === 0) return kept;
+    return cpu(() => {
+      fresh.sort((a, b) => store.createdOf(a) - store.createdOf(b));
+      const out = new Int32Array(kept.length + fresh.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < kept.length || j < fresh.length) {
+        if (
+          j >= fresh.length ||
+          (i < kept.length && store.createdOf(kept[i]!) < store.createdOf(fresh[j]!))
+        ) {
+          out[k++] = kept[i++]!;
+        } else out[k++] = fresh[j++]!;
+      }
+      return out;
+    });
+  }
 
   /** builds the explicit list of matching gis for generic filters/orderings, yielding every 20k rows */
   async function buildList(
@@ -343,7 +403,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       if (v === undefined || v === '') return;
       preds.push((_gi, ev) => {
         const x = get(ev());
-        return x !== undefined && x !== null && String(x) === v;
+        return x !== undefined && x !== null && scalarText(x) === v;
       });
       keyParts.push(`${param}=${v}`);
     };
@@ -360,7 +420,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         const want = v.replace(/-/g, '');
         preds.push((_gi, ev) => {
           const pk = ctx(ev()).model?.pk;
-          return pk !== undefined && String(pk).replace(/-/g, '') === want;
+          return pk !== undefined && scalarText(pk).replace(/-/g, '') === want;
         });
         keyParts.push(`context_model_pk=${want}`);
       }
@@ -382,6 +442,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     // ---- search: enterprise QL or plain SearchFilter ----
     let lo = 0;
     let hi = store.size;
+    let range: CreatedRange | undefined;
     const search = qget(q, 'search');
     if (search !== undefined && search !== '') {
       let ast: QlNode | undefined;
@@ -395,12 +456,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         }
       }
       if (ast) {
-        const range = createdRangeOf(ast);
+        range = createdRangeOf(ast);
         if (range) {
           lo = Number.isFinite(range.lo) ? store.lowerBound(range.lo, !range.loIncl) : 0;
           hi = Number.isFinite(range.hi) ? store.lowerBound(range.hi, range.hiIncl) : store.size;
           if (hi < lo) hi = lo;
-          keyParts.push(`range=${lo}:${hi}`);
+          keyParts.push(
+            `range=${range.lo}${range.loIncl ? '<=' : '<'}c${range.hiIncl ? '<=' : '<'}${range.hi}`,
+          );
         } else {
           const node = ast;
           preds.push((_gi, ev) => evalEventQl(node, ev()));
@@ -409,17 +472,22 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       } else {
         const terms = searchTerms(search);
         if (terms.length > 0) {
-          preds.push((gi, ev) =>
-            matchesTerms(terms, function* () {
-              yield pkOf(gi);
-              yield gen.actionOf(gi);
-              const e = ev();
-              yield String(e.app);
-              if (e.client_ip !== null) yield String(e.client_ip);
-              yield jsonbText(e.user);
-              yield jsonbText(e.context);
-            }),
-          );
+          const lowered = terms.map((t) => t.toLowerCase());
+          const SEP = '\u0001';
+          // Every term must match one of event_uuid, user, action, app, context, client_ip (icontains);
+          // cheap fields first so the jsonb text of context is built only when still needed.
+          preds.push((gi, ev) => {
+            const cheap = `${pkOf(gi)}${SEP}${gen.actionOf(gi)}`.toLowerCase();
+            let rem = lowered.filter((t) => !cheap.includes(t));
+            if (rem.length === 0) return true;
+            const e = ev();
+            const mid =
+              `${String(e.app)}${SEP}${typeof e.client_ip === 'string' ? e.client_ip : ''}${SEP}${jsonbText(e.user)}`.toLowerCase();
+            rem = rem.filter((t) => !mid.includes(t));
+            if (rem.length === 0) return true;
+            const c = jsonbText(e.context).toLowerCase();
+            return rem.every((t) => c.includes(t));
+          });
           keyParts.push(`search=${terms.join('\u0000')}`);
         }
       }
@@ -433,17 +501,16 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     let view: EventView;
     if (preds.length === 0 && fast) view = { kind: 'range', lo, hi, desc: first.desc };
     else {
-      const key = `${keyParts.join('&')}|${fast ? `fast:${first.desc}` : JSON.stringify(order)}|${lo}:${hi}`;
+      const key = `${keyParts.join('&')}|${fast ? 'fast' : JSON.stringify(order)}`;
       const hit = viewCache.get(key);
       let gis: Int32Array;
       if (hit && hit.version === store.version) gis = hit.gis;
-      else {
-        gis = await buildList(lo, hi, preds, fast ? undefined : order);
-        if (fast && first.desc) gis.reverse();
-        viewCache.set(key, { version: store.version, gis });
-        if (viewCache.size > 8) viewCache.delete(viewCache.keys().next().value!);
-      }
-      view = { kind: 'list', gis };
+      else if (hit && fast) gis = await refreshList(hit, range, preds);
+      else gis = await buildList(lo, hi, preds, fast ? undefined : order);
+      viewCache.delete(key);
+      viewCache.set(key, { version: store.version, generated: store.generated, gis });
+      if (viewCache.size > 8) viewCache.delete(viewCache.keys().next().value!);
+      view = { kind: 'list', gis, desc: fast && first.desc };
     }
 
     return cpu(() => {
