@@ -2,21 +2,27 @@
  * Config of the `otlphttp` exporter. Option names are a contract (see README.md).
  */
 import * as z from 'zod';
-import { duration, positiveInt, retryDefaults, retrySchema, secret, tlsSchema } from '../../runtime/config/types.ts';
+import {
+  duration,
+  positiveInt,
+  retryDefaults,
+  retrySchema,
+  secret,
+  tlsSchema,
+} from '../../runtime/config/types.ts';
 
 /** Headers the exporter sets itself; a user value would corrupt the request. */
-export const RESERVED_HEADERS = ['content-type', 'content-encoding', 'content-length', 'transfer-encoding', 'host'];
+export const RESERVED_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'content-length',
+  'transfer-encoding',
+  'host',
+];
 
 /** A static resource attribute value: scalar or homogeneous array of scalars (what OTLP resources allow). */
 const resourceValue = z.union(
-  [
-    z.string(),
-    z.number(),
-    z.boolean(),
-    z.array(z.string()),
-    z.array(z.number()),
-    z.array(z.boolean()),
-  ],
+  [z.string(), z.number(), z.boolean(), z.array(z.string()), z.array(z.number()), z.array(z.boolean())],
   { error: 'expected a string, number, boolean, or a list of one of those' },
 );
 

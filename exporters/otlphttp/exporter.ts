@@ -203,7 +203,9 @@ export class OtlpHttpExporter implements Exporter {
     if (delivered === 0) {
       // Nothing went out: the caller accounts for the whole batch.
       const first = failures[0]!.error;
-      throw first instanceof PermanentError ? first : new PermanentError(errorMessage(first), { cause: first });
+      throw first instanceof PermanentError
+        ? first
+        : new PermanentError(errorMessage(first), { cause: first });
     }
     // Part of the batch was delivered: resolve (so it is not sent twice) and count what was lost here.
     for (const f of failures) {
@@ -233,21 +235,30 @@ export class OtlpHttpExporter implements Exporter {
         }
       });
       const bad = chunk.length - good.length;
-      this.#log.error('records cannot be encoded as OTLP; dropping them', { count: bad, error: errorMessage(err) });
+      this.#log.error('records cannot be encoded as OTLP; dropping them', {
+        count: bad,
+        error: errorMessage(err),
+      });
       const payload = good.length > 0 ? this.#serializer.serializeRequest(good) : undefined;
       return {
         payload,
         sent: good.length,
-        unserializable: { count: bad, error: new PermanentError(`cannot encode record: ${errorMessage(err)}`) },
+        unserializable: {
+          count: bad,
+          error: new PermanentError(`cannot encode record: ${errorMessage(err)}`),
+        },
       };
     }
   }
 
   #reportConvertedResources(): void {
     if (this.#mapper.converted.size === 0) return;
-    this.#log.warn('resource attributes with map values were sent as JSON strings (OTLP resources hold scalars)', {
-      keys: [...this.#mapper.converted],
-    });
+    this.#log.warn(
+      'resource attributes with map values were sent as JSON strings (OTLP resources hold scalars)',
+      {
+        keys: [...this.#mapper.converted],
+      },
+    );
     this.#mapper.converted.clear();
   }
 
@@ -257,13 +268,20 @@ export class OtlpHttpExporter implements Exporter {
     const body = this.#cfg.compression === 'gzip' ? await gzip(payload) : payload;
     try {
       const res = await this.#request(body);
-      this.#metrics.request(res.rejected > 0 ? 'partial_success' : 'success', elapsed(started), body.byteLength);
+      this.#metrics.request(
+        res.rejected > 0 ? 'partial_success' : 'success',
+        elapsed(started),
+        body.byteLength,
+      );
       return res;
     } catch (err) {
       const a =
         err instanceof AttemptError
           ? err
-          : new AttemptError('network_error', new RetryableError(`OTLP request failed: ${errorMessage(err)}`));
+          : new AttemptError(
+              'network_error',
+              new RetryableError(`OTLP request failed: ${errorMessage(err)}`),
+            );
       this.#metrics.request(a.outcome, elapsed(started), body.byteLength);
       if (a.outcome !== 'permanent_status' && !this.#degraded) {
         this.#degraded = true;
@@ -302,7 +320,9 @@ export class OtlpHttpExporter implements Exporter {
       }
       throw new AttemptError(
         'network_error',
-        new RetryableError(`OTLP request to ${this.#urlForLogs} failed: ${networkErrorText(err)}`, { cause: err }),
+        new RetryableError(`OTLP request to ${this.#urlForLogs} failed: ${networkErrorText(err)}`, {
+          cause: err,
+        }),
       );
     }
 

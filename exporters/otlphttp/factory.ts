@@ -13,7 +13,8 @@ import type { TlsMaterial } from './exporter.ts';
 export const factory: ExporterFactory<Config> = {
   kind: 'exporter',
   type: 'otlphttp',
-  description: 'Sends records as OTLP logs over HTTP (protobuf or JSON) to an OTel Collector, Elastic APM Server or any OTLP backend',
+  description:
+    'Sends records as OTLP logs over HTTP (protobuf or JSON) to an OTel Collector, Elastic APM Server or any OTLP backend',
   configSchema,
   createDefaultConfig,
   async create(settings, config) {

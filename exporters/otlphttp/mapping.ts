@@ -193,7 +193,9 @@ export class RecordMapper {
       if ((t === 'string' || t === 'number' || t === 'boolean') && v.every((x) => typeof x === t)) return v;
     }
     this.converted.add(key);
-    return JSON.stringify(v, (_k, x: unknown) => (x instanceof Uint8Array ? Buffer.from(x).toString('base64') : x));
+    return JSON.stringify(v, (_k, x: unknown) =>
+      x instanceof Uint8Array ? Buffer.from(x).toString('base64') : x,
+    );
   }
 
   #scope(s: LogRecord['scope']): Scope {
