@@ -520,7 +520,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       const results: EventObject[] = [];
       const end = Math.min(count, pg.offset + pg.size);
       for (let i = pg.offset; i < end; i++) {
-        const gi = view.kind === 'range' ? store.at(view.desc ? view.hi - 1 - i : view.lo + i) : view.gis[i]!;
+        const gi =
+          view.kind === 'range'
+            ? store.at(view.desc ? view.hi - 1 - i : view.lo + i)
+            : view.gis[view.desc ? view.gis.length - 1 - i : i]!;
         results.push(materialise(gi));
       }
       return json(200, envelope(pg, results));
