@@ -1,0 +1,237 @@
+/**
+ * The `authentik-collector` command line.
+ *
+ *   authentik-collector run [--config F ...]       run the pipelines (default: ./collector.yaml)
+ *   authentik-collector validate [--config F ...]  load, validate and create every component; do not start
+ *   authentik-collector components [--json]        list every component type and its options
+ *   authentik-collector --version | --help
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage, 130 aborted by a second signal.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { loadBuiltins } from '../builtins.ts';
+import { loadConfig, loadPluginsFromFiles } from '../config/load.ts';
+import type { ResolvedConfig } from '../config/resolved.ts';
+import { CollectorError, ConfigError, ErrorCode, errorMessage } from '../errors.ts';
+import { allNodes, buildGraph } from '../graph/graph.ts';
+import { createLogger, isLogFormat, isLogLevel, scrubSecrets } from '../logger/logger.ts';
+import type { LogFormat, LogLevel, RuntimeLogger } from '../logger/logger.ts';
+import { ExitCode, runCollector } from '../service/run.ts';
+import { collectorMetrics } from '../telemetry/metrics.ts';
+import { StatusBoard } from '../telemetry/status.ts';
+import { describeComponents, formatComponents } from './components.ts';
+
+const NAME = 'authentik-collector';
+
+/** Streams and environment the CLI uses (injectable for tests). */
+export interface CliIo {
+  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}
+
+export const USAGE = `Usage: ${NAME} <command> [options]
+
+Commands:
+  run           Run the pipelines until stopped (SIGINT/SIGTERM) or until every finite receiver
+                has finished (default command)
+  validate      Load and validate the configuration and create every component without starting
+                anything; prints OK or every problem found
+  components    List every available component type with its options
+
+Options:
+  -c, --config <file>     Configuration file; repeat to merge several (later files win).
+                          Default: collector.yaml in the current directory
+      --log-level <lvl>   debug | info | warn | error (default: info, or service.telemetry.logs.level)
+      --log-format <fmt>  text | json (default: text on a terminal, json otherwise)
+      --json              components: print JSON
+  -v, --version           Print the version
+  -h, --help              Print this help
+
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage, 130 aborted by a second signal.
+`;
+
+/** The collector's package version (read from package.json above this module). */
+export function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        const json = JSON.parse(readFileSync(pj, 'utf8')) as { name?: string; version?: string };
+        if (json.name === NAME && json.version) return json.version;
+      } catch {
+        // keep looking
+      }
+    }
+    dir = dirname(dir);
+  }
+  return '0.0.0-unknown';
+}
+
+const COMMANDS = ['run', 'validate', 'components', 'help', 'version'] as const;
+type Command = (typeof COMMANDS)[number];
+
+/** Runs the CLI and resolves with the exit code (never throws, never exits the process). */
+export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c', multiple: true },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        json: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return usageError(io, errorMessage(err));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return ExitCode.OK;
+  }
+  if (values.version) {
+    io.stdout.write(`${NAME} ${version()}\n`);
+    return ExitCode.OK;
+  }
+  const command = (positionals[0] ?? 'run') as Command;
+  if (!COMMANDS.includes(command)) return usageError(io, `unknown command "${positionals[0]}"`);
+  if (positionals.length > 1) return usageError(io, `unexpected argument "${positionals[1]}"`);
+  if (command === 'help') {
+    io.stdout.write(USAGE);
+    return ExitCode.OK;
+  }
+  if (command === 'version') {
+    io.stdout.write(`${NAME} ${version()}\n`);
+    return ExitCode.OK;
+  }
+
+  const level = values['log-level'];
+  if (level !== undefined && !isLogLevel(level))
+    return usageError(io, `--log-level must be debug, info, warn or error`);
+  const format = values['log-format'];
+  if (format !== undefined && !isLogFormat(format))
+    return usageError(io, `--log-format must be text or json`);
+  const logger = createLogger({
+    level: level ?? 'info',
+    ...(format ? { format } : {}),
+    sink: io.stderr,
+  });
+  const files = values.config ?? [];
+
+  try {
+    if (command === 'components') return await components(io, files, values.json === true);
+    if (files.length === 0) {
+      const dflt = resolve(io.cwd, 'collector.yaml');
+      if (!existsSync(dflt)) {
+        return fail(io, `no --config given and no collector.yaml in ${io.cwd}`, ExitCode.CONFIG_INVALID);
+      }
+      files.push(dflt);
+    }
+    const config = await loadConfig(files, { cwd: io.cwd, env: io.env });
+    applyLogSettings(logger, config, level, format);
+    if (command === 'validate') return await validate(io, config, logger);
+    return await runCollector({ config, logger, buildInfo: { name: NAME, version: version() } });
+  } catch (err) {
+    return reportError(io, err, logger);
+  }
+}
+
+function applyLogSettings(
+  logger: RuntimeLogger,
+  config: ResolvedConfig,
+  level: LogLevel | undefined,
+  format: LogFormat | undefined,
+): void {
+  const logs = config.telemetry.logs;
+  if (level === undefined && logs.level !== undefined) logger.setLevel(logs.level);
+  if (format === undefined && logs.format !== undefined) logger.setFormat(logs.format);
+}
+
+async function validate(io: CliIo, config: ResolvedConfig, logger: RuntimeLogger): Promise<number> {
+  for (const w of config.warnings)
+    logger.warn(`${w.path}: ${w.message}`, w.location ? { location: w.location } : {});
+  const registry = new Registry();
+  const metrics = collectorMetrics(registry);
+  const graph = await buildGraph(config, {
+    logger,
+    registry,
+    metrics,
+    status: new StatusBoard(metrics),
+    buildInfo: { name: NAME, version: version() },
+    configDir: config.configDir,
+  });
+  // Created but never started: release whatever `create` acquired.
+  await Promise.allSettled(allNodes(graph).map((n) => n.component.shutdown()));
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const procs = [...graph.processors.values()].reduce((n, l) => n + l.length, 0);
+  io.stdout.write(
+    `configuration OK: ${count(config.pipelines.size, 'pipeline')} (${[...config.pipelines.keys()].join(', ')}), ` +
+      `${count(graph.receivers.length, 'receiver')}, ${count(procs, 'processor instance')}, ` +
+      `${count(graph.exporters.length, 'exporter')}, ${count(graph.extensions.length, 'extension')}\n`,
+  );
+  return ExitCode.OK;
+}
+
+async function components(io: CliIo, files: string[], json: boolean): Promise<number> {
+  let registry = await loadBuiltins();
+  let plugins: Awaited<ReturnType<typeof loadPluginsFromFiles>>['plugins'] = [];
+  if (files.length > 0) {
+    ({ registry, plugins } = await loadPluginsFromFiles(files, registry, { cwd: io.cwd, env: io.env }));
+  }
+  const report = describeComponents(registry, plugins);
+  io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatComponents(report));
+  return ExitCode.OK;
+}
+
+function reportError(io: CliIo, err: unknown, logger: RuntimeLogger): number {
+  if (err instanceof ConfigError) return fail(io, err.message, ExitCode.CONFIG_INVALID);
+  if (err instanceof CollectorError && err.code === ErrorCode.PLUGIN_INVALID) {
+    return fail(io, err.message, ExitCode.RUNTIME_FAILURE);
+  }
+  if (logger.debugEnabled && err instanceof Error && err.stack)
+    io.stderr.write(`${scrubSecrets(err.stack)}\n`);
+  return fail(io, `unexpected error: ${errorMessage(err)}`, ExitCode.RUNTIME_FAILURE);
+}
+
+function fail(io: CliIo, message: string, code: number): number {
+  io.stderr.write(`${NAME}: ${scrubSecrets(message)}\n`);
+  return code;
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`${NAME}: ${message}\nRun "${NAME} --help" for usage.\n`);
+  return ExitCode.CONFIG_INVALID;
+}
+
+function defaultIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}
+
+/**
+ * Runs the CLI with `argv` and ends the process with its exit code. Lets pending output flush; a
+ * component that leaks a timer or socket cannot keep the process alive for more than a second.
+ */
+export async function cli(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const code = await main(argv);
+  if (code === ExitCode.ABORTED) process.exit(code);
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
+// Run when executed directly (`node runtime/cli/main.ts ...`), not when imported.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await cli();
+}

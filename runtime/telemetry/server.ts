@@ -1,0 +1,139 @@
+/**
+ * The collector's own HTTP endpoints: Prometheus text at `service.telemetry.metrics.address`
+ * (`GET /metrics`) and the health report at `service.telemetry.health.address` (`GET /`: JSON
+ * `{status, components}`, 200 when every component is ok, 503 otherwise). A port that cannot be bound
+ * is a warning, never a failure of the main job.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../component.ts';
+import { parseHostPort } from '../config/service.ts';
+import type { StatusBoard } from './status.ts';
+
+/** Options of {@link startTelemetryServers}. */
+export interface TelemetryServerOptions {
+  /** `host:port`, or undefined to disable. */
+  metricsAddress?: string | undefined;
+  healthAddress?: string | undefined;
+  registry: Registry;
+  status: StatusBoard;
+  logger: Logger;
+}
+
+/** The running endpoints. URLs are undefined when disabled or when the port could not be bound. */
+export interface TelemetryServers {
+  metricsUrl?: string;
+  healthUrl?: string;
+  close(): Promise<void>;
+}
+
+/** Starts the metrics and health endpoints. Never rejects. */
+export async function startTelemetryServers(o: TelemetryServerOptions): Promise<TelemetryServers> {
+  const servers: Server[] = [];
+  const result: TelemetryServers = {
+    close: () =>
+      Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      ).then(() => undefined),
+  };
+  if (o.metricsAddress !== undefined) {
+    const s = await listen(
+      'metrics',
+      o.metricsAddress,
+      (req, res) => serveMetrics(o.registry, req, res, o.logger),
+      o.logger,
+    );
+    if (s) {
+      servers.push(s.server);
+      result.metricsUrl = `${s.base}/metrics`;
+    }
+  }
+  if (o.healthAddress !== undefined) {
+    const s = await listen(
+      'health',
+      o.healthAddress,
+      (req, res) => serveHealth(o.status, req, res),
+      o.logger,
+    );
+    if (s) {
+      servers.push(s.server);
+      result.healthUrl = `${s.base}/`;
+    }
+  }
+  return result;
+}
+
+async function listen(
+  what: string,
+  address: string,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  logger: Logger,
+): Promise<{ server: Server; base: string } | undefined> {
+  const hp = parseHostPort(address);
+  if (!hp) {
+    logger.warn(`${what} endpoint disabled: "${address}" is not host:port`);
+    return undefined;
+  }
+  const server = createServer(handler);
+  server.keepAliveTimeout = 5_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(hp.port, hp.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    logger.warn(
+      `${what} endpoint not started: cannot listen on ${address} (${code}); continuing without it`,
+      {
+        address,
+      },
+    );
+    return undefined;
+  }
+  server.on('error', (err) => logger.warn(`${what} endpoint error`, { error: err }));
+  server.unref();
+  const a = server.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  logger.info(`${what} endpoint listening`, { address: `${host}:${a.port}` });
+  return { server, base: `http://${host}:${a.port}` };
+}
+
+function serveMetrics(registry: Registry, req: IncomingMessage, res: ServerResponse, logger: Logger): void {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, 'text/plain', 'method not allowed\n');
+  if (path !== '/metrics') return send(res, 404, 'text/plain', 'not found: metrics are at /metrics\n');
+  registry.metrics().then(
+    (text) => send(res, 200, registry.contentType, text),
+    (err: unknown) => {
+      logger.warn('collecting metrics failed', { error: err });
+      send(res, 500, 'text/plain', 'collecting metrics failed\n');
+    },
+  );
+}
+
+function serveHealth(status: StatusBoard, req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, 'text/plain', 'method not allowed\n');
+  if (path !== '/') return send(res, 404, 'text/plain', 'not found: health is at /\n');
+  const body = `${JSON.stringify(status.snapshot())}\n`;
+  send(res, status.healthy() ? 200 : 503, 'application/json', body);
+}
+
+function send(res: ServerResponse, code: number, type: string, body: string): void {
+  res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
