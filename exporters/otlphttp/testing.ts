@@ -9,6 +9,8 @@ import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { hrTimeToNanos } from '../../runtime/model.ts';
 
 /** A decoded value: what an AnyValue holds. `null` stands for an empty AnyValue. */
 export type Plain = string | number | boolean | null | Uint8Array | Plain[] | { [k: string]: Plain };
@@ -433,4 +435,41 @@ function varint(n: number): Buffer {
   }
   bytes.push(v);
   return Buffer.from(bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expected values
+
+/** Normal form of what the exporter hands the serializer (to compare with what a backend received). */
+export function normalFromReadable(r: ReadableLogRecord): NormalRecord {
+  const scope: NormalRecord['scope'] = { name: r.instrumentationScope.name };
+  if (r.instrumentationScope.version) scope.version = r.instrumentationScope.version;
+  const out: NormalRecord = {
+    resource: plainMap(r.resource.attributes),
+    scope,
+    timeUnixNano: hrTimeToNanos(r.hrTime).toString(),
+    observedTimeUnixNano: hrTimeToNanos(r.hrTimeObserved).toString(),
+    attributes: plainMap(r.attributes),
+    droppedAttributesCount: r.droppedAttributesCount,
+  };
+  if (r.severityNumber) out.severityNumber = r.severityNumber;
+  if (r.severityText) out.severityText = r.severityText;
+  if (r.body !== undefined) out.body = plain(r.body);
+  if (r.eventName) out.eventName = r.eventName;
+  return out;
+}
+
+function plain(v: unknown): Plain {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === 'object') return plainMap(v as Record<string, unknown>);
+  return null;
+}
+
+function plainMap(m: Record<string, unknown>): Record<string, Plain> {
+  const out: Record<string, Plain> = {};
+  for (const [k, v] of Object.entries(m)) out[k] = plain(v);
+  return out;
 }

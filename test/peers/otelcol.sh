@@ -2,7 +2,7 @@
 # Builds, starts and stops the real OpenTelemetry Collector the OTLP tests talk to.
 #
 #   test/peers/otelcol.sh build          build once into the cache, print the binary path
-#   test/peers/otelcol.sh start          start on a free loopback port, print env lines (eval-able)
+#   test/peers/otelcol.sh start          start on a free loopback port (or $OTELCOL_PORT), print env lines
 #   test/peers/otelcol.sh stop [DIR]     stop the instance started in DIR ($OTELCOL_DIR, else the last one)
 #   test/peers/otelcol.sh url  [DIR]     print the OTLP/HTTP base URL of that instance
 #
@@ -81,7 +81,7 @@ cmd_start() {
   dir="$(mktemp -d "${TMPDIR:-/tmp}/otelcol-peer.XXXXXX")"
   out="$dir/output.json"
   for attempt in 1 2 3; do
-    port="$(free_port)"
+    port="${OTELCOL_PORT:-$(free_port)}"
     cat >"$dir/config.yaml" <<EOF
 receivers:
   otlp:
@@ -127,6 +127,7 @@ EOF
     wait "$pid" 2>/dev/null || true
     log "collector did not come up on port $port (attempt $attempt); log:"
     tail -n 20 "$dir/otelcol.log" >&2 || true
+    [[ -z "${OTELCOL_PORT:-}" ]] || break # a fixed port will not get better
   done
   die "could not start the collector peer (see $dir/otelcol.log)"
 }
