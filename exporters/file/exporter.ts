@@ -4,21 +4,15 @@
  * order, so lines of concurrent batches never interleave.
  */
 import { resolve } from 'node:path';
-import { Counter } from 'prom-client';
-import type { Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { once } from '../../runtime/component.ts';
 import type { ComponentSettings, Exporter, Host } from '../../runtime/component.ts';
 import { CollectorError, ErrorCode, RetryableError, errorMessage } from '../../runtime/errors.ts';
 import type { LogsBatch } from '../../runtime/model.ts';
+import { counter } from '../../runtime/telemetry/metrics.ts';
 import type { Config } from './config.ts';
 import { encodeNdjson, encodeOtlpJson } from './encode.ts';
 import { LineFile } from './writer.ts';
-
-function counter(reg: Registry, name: string, help: string): Counter<'exporter'> {
-  const existing = reg.getSingleMetric(name);
-  if (existing) return existing as Counter<'exporter'>;
-  return new Counter({ name, help, labelNames: ['exporter'], registers: [reg] });
-}
 
 /** The `file` exporter. */
 export class FileExporter implements Exporter {
@@ -35,16 +29,16 @@ export class FileExporter implements Exporter {
   constructor(settings: ComponentSettings, cfg: Config) {
     this.#settings = settings;
     this.#encode = cfg.format === 'otlp_json' ? encodeOtlpJson : encodeNdjson;
-    this.#bytes = counter(
-      settings.metrics,
-      'otelcol_exporter_file_written_bytes',
-      'Bytes written by the file exporter',
-    );
-    this.#rotations = counter(
-      settings.metrics,
-      'otelcol_exporter_file_rotations',
-      'Files rotated by the file exporter',
-    );
+    this.#bytes = counter(settings.metrics, {
+      name: 'otelcol_exporter_file_written_bytes',
+      help: 'Bytes written by the file exporter',
+      labelNames: ['exporter'],
+    });
+    this.#rotations = counter(settings.metrics, {
+      name: 'otelcol_exporter_file_rotations',
+      help: 'Files rotated by the file exporter',
+      labelNames: ['exporter'],
+    });
     this.#file = new LineFile(resolve(settings.configDir, cfg.path), {
       fsync: cfg.fsync,
       ...(cfg.rotation

@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { Counter } from 'prom-client';
-import type { Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { isStorageExtension, once } from '../../runtime/component.ts';
 import type {
   ComponentSettings,
@@ -21,6 +20,7 @@ import { errorMessage, isPermanent } from '../../runtime/errors.ts';
 import { RetriesExhaustedError, retry, sleep } from '../../runtime/exporterhelper/retry.ts';
 import type { AnyValue, LogAttributes, LogsBatch } from '../../runtime/model.ts';
 import { nowHrTime } from '../../runtime/model.ts';
+import { counter } from '../../runtime/telemetry/metrics.ts';
 import type { Config } from './config.ts';
 import { LineReader } from './lines.ts';
 import type { Line } from './lines.ts';
@@ -38,12 +38,6 @@ export interface Checkpoint {
   path: string;
   offset: number;
   fingerprint: { bytes: number; sha256: string };
-}
-
-function counter(reg: Registry, name: string, help: string): Counter<'receiver'> {
-  const existing = reg.getSingleMetric(name);
-  if (existing) return existing as Counter<'receiver'>;
-  return new Counter({ name, help, labelNames: ['receiver'], registers: [reg] });
 }
 
 async function fingerprintOf(fh: FileHandle, bytes: number): Promise<Checkpoint['fingerprint']> {
@@ -112,16 +106,16 @@ export class FileReceiver implements Receiver {
     if (cfg.include_file_name) attrs['log.file.name'] = basename(this.#path);
     if (cfg.include_file_path) attrs['log.file.path'] = this.#path;
     this.#staticAttributes = attrs;
-    this.#invalidLines = counter(
-      settings.metrics,
-      'otelcol_receiver_file_invalid_json_lines',
-      'Lines of the file receiver that were not valid JSON (forwarded with the raw text as body)',
-    );
-    this.#readBytes = counter(
-      settings.metrics,
-      'otelcol_receiver_file_read_bytes',
-      'Bytes read by the file receiver',
-    );
+    this.#invalidLines = counter(settings.metrics, {
+      name: 'otelcol_receiver_file_invalid_json_lines',
+      help: 'Lines of the file receiver that were not valid JSON (forwarded with the raw text as body)',
+      labelNames: ['receiver'],
+    });
+    this.#readBytes = counter(settings.metrics, {
+      name: 'otelcol_receiver_file_read_bytes',
+      help: 'Bytes read by the file receiver',
+      labelNames: ['receiver'],
+    });
     if (!cfg.follow) {
       this.finished = new Promise<void>((res, rej) => {
         this.#resolveFinished = res;
