@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-unsafe-return -- assertions over parsed JSON bodies */
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -22,7 +23,7 @@ async function withEmu<T>(o: EmulatorOptions, fn: (e: Emulator) => Promise<T>): 
 
 const createdUs = (iso: string) => Date.parse(iso.slice(0, 23) + 'Z') * 1000 + Number(iso.slice(23, 26));
 
-describe('authentication (403, never 401)', () => {
+void describe('authentication (403, never 401)', () => {
   let e: Emulator;
   before(async () => {
     e = await startEmulator({ events: 30, appPasswords: ['app-password-1'] });
@@ -37,7 +38,7 @@ describe('authentication (403, never 401)', () => {
     ['app password', 'Bearer app-password-1', 'Token invalid/expired'],
   ];
   for (const [name, header, detail] of cases) {
-    test(name, async () => {
+    void test(name, async () => {
       for (const p of [EV, USERS, GROUPS, '/api/v3/admin/version/']) {
         const r = await get(e, p, header === null ? { token: null } : { authorization: header });
         assert.equal(r.status, 403, `${p}: ${r.text}`);
@@ -47,12 +48,12 @@ describe('authentication (403, never 401)', () => {
     });
   }
 
-  test('scheme is case-insensitive; valid token works', async () => {
+  void test('scheme is case-insensitive; valid token works', async () => {
     const r = await get(e, EV, { authorization: `bearer ${e.token}` });
     assert.equal(r.status, 200);
   });
 
-  test('root config is anonymous and advertises enterprise only when licensed', async () => {
+  void test('root config is anonymous and advertises enterprise only when licensed', async () => {
     const r = await get(e, '/api/v3/root/config/', { token: null });
     assert.equal(r.status, 200);
     assert.ok(!r.json.capabilities.includes('is_enterprise'));
@@ -62,7 +63,7 @@ describe('authentication (403, never 401)', () => {
     });
   });
 
-  test('permission denied per dataset', async () => {
+  void test('permission denied per dataset', async () => {
     await withEmu({ events: 5, denyDatasets: ['events'] }, async (x) => {
       const r = await get(x, EV);
       assert.equal(r.status, 403);
@@ -72,7 +73,7 @@ describe('authentication (403, never 401)', () => {
     });
   });
 
-  test('token rotation: old token 403 Token invalid/expired, new one works', async () => {
+  void test('token rotation: old token 403 Token invalid/expired, new one works', async () => {
     await withEmu({ events: 5 }, async (x) => {
       const old = x.token;
       const next = x.rotateToken();
@@ -89,8 +90,8 @@ describe('authentication (403, never 401)', () => {
   });
 });
 
-describe('pagination envelope', () => {
-  test('fields, next/previous 0 at the edges, 404 Invalid page', async () => {
+void describe('pagination envelope', () => {
+  void test('fields, next/previous 0 at the edges, 404 Invalid page', async () => {
     await withEmu({ events: 45 }, async (e) => {
       const p1 = await get(e, `${EV}?page_size=20`);
       assert.deepEqual(p1.json.pagination, {
@@ -126,7 +127,7 @@ describe('pagination envelope', () => {
     });
   });
 
-  test('empty table: count 0, one page, indexes 0', async () => {
+  void test('empty table: count 0, one page, indexes 0', async () => {
     await withEmu({ events: 0 }, async (e) => {
       const r = await get(e, EV);
       assert.deepEqual(r.json.pagination, {
@@ -143,7 +144,7 @@ describe('pagination envelope', () => {
     });
   });
 
-  test('page size clamp per profile', async () => {
+  void test('page size clamp per profile', async () => {
     const expect: Record<string, { def: number; big: number }> = {
       '2024.2': { def: 100, big: 250 },
       '2024.4': { def: 100, big: 250 },
@@ -170,7 +171,7 @@ describe('pagination envelope', () => {
     }
   });
 
-  test('page size overrides', async () => {
+  void test('page size overrides', async () => {
     await withEmu({ events: 300, version: '2025.10', maxPageSize: 50, defaultPageSize: 10 }, async (e) => {
       assert.equal((await get(e, EV)).json.results.length, 10);
       assert.equal((await get(e, `${EV}?page_size=200`)).json.results.length, 50);
@@ -178,7 +179,7 @@ describe('pagination envelope', () => {
   });
 });
 
-describe('ordering', () => {
+void describe('ordering', () => {
   let e: Emulator;
   before(async () => {
     e = await startEmulator({ events: 120, seed: 7 });
@@ -188,7 +189,7 @@ describe('ordering', () => {
   const createdOf = async (q: string) =>
     ((await get(e, `${EV}?page_size=100&${q}`)).json.results as Json[]).map((r) => r.created as string);
 
-  test('default is -created; created strictly increasing with microseconds', async () => {
+  void test('default is -created; created strictly increasing with microseconds', async () => {
     const def = await createdOf('');
     assert.equal(def.length, 100);
     for (const c of def) assert.match(c, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
@@ -200,14 +201,14 @@ describe('ordering', () => {
     assert.deepEqual(await createdOf('ordering=expires'), asc);
   });
 
-  test('invalid fields are dropped silently; nothing valid → default', async () => {
+  void test('invalid fields are dropped silently; nothing valid → default', async () => {
     const def = await createdOf('');
     assert.deepEqual(await createdOf('ordering=nope'), def);
     assert.deepEqual(await createdOf('ordering=-nope,%20'), def);
     assert.deepEqual(await createdOf('ordering=nope,created'), await createdOf('ordering=created'));
   });
 
-  test('ordering by another field sorts the whole table', async () => {
+  void test('ordering by another field sorts the whole table', async () => {
     const all = await listAll(e, `${EV}?ordering=action&page_size=50`);
     assert.equal(all.length, 120);
     const actions = all.map((r) => r.action as string);
@@ -219,7 +220,7 @@ describe('ordering', () => {
     assert.ok(rev.slice(firstNonNull).every((r) => r.client_ip !== null));
   });
 
-  test('users default username, groups default name', async () => {
+  void test('users default username, groups default name', async () => {
     const u = await listAll(e, `${USERS}?page_size=7`);
     const names = u.map((x) => x.username as string);
     assert.deepEqual(names, names.slice().sort());
@@ -234,8 +235,8 @@ describe('ordering', () => {
   });
 });
 
-describe('records and profiles', () => {
-  test('event shape and key order like the fixtures; detail endpoint', async () => {
+void describe('records and profiles', () => {
+  void test('event shape and key order like the fixtures; detail endpoint', async () => {
     await withEmu({ events: 60 }, async (e) => {
       const r = await get(e, `${EV}?page_size=60`);
       for (const ev of r.json.results) {
@@ -264,7 +265,7 @@ describe('records and profiles', () => {
     });
   });
 
-  test('every action of the profile appears, and none from later releases', async () => {
+  void test('every action of the profile appears, and none from later releases', async () => {
     for (const v of PROFILES) {
       await withEmu({ events: 400, version: v }, async (e) => {
         const all = await listAll(e, `${EV}?page_size=100`);
@@ -276,7 +277,7 @@ describe('records and profiles', () => {
     assert.equal(actionsOf('2025.10').length, 27);
   });
 
-  test('realistic variety: anonymous, impersonation, IPv6, null ip, diffs, legacy tenant brand', async () => {
+  void test('realistic variety: anonymous, impersonation, IPv6, null ip, diffs, legacy tenant brand', async () => {
     await withEmu({ events: 3000, seed: 3 }, async (e) => {
       const all = await listAll(e, `${EV}?page_size=100&ordering=created`);
       assert.equal(all.length, 3000);
@@ -299,7 +300,7 @@ describe('records and profiles', () => {
     });
   });
 
-  test('deterministic from the seed', async () => {
+  void test('deterministic from the seed', async () => {
     const first = async (seed: number) =>
       withEmu(
         { events: 50, seed, startTime: new Date('2026-01-01T00:00:00Z') },
@@ -309,7 +310,7 @@ describe('records and profiles', () => {
     assert.notEqual(await first(11), await first(12));
   });
 
-  test('version endpoint and autocomplete per profile', async () => {
+  void test('version endpoint and autocomplete per profile', async () => {
     for (const v of PROFILES) {
       await withEmu({ events: 3, version: v }, async (e) => {
         const r = await get(e, '/api/v3/admin/version/');
@@ -325,7 +326,7 @@ describe('records and profiles', () => {
     }
   });
 
-  test('groups: parent/parent_name before 2025.12, parents/parents_obj after', async () => {
+  void test('groups: parent/parent_name before 2025.12, parents/parents_obj after', async () => {
     for (const v of PROFILES) {
       await withEmu({ events: 1, groups: 20, version: v }, async (e) => {
         const gs = await listAll(e, GROUPS);
@@ -346,7 +347,7 @@ describe('records and profiles', () => {
     }
   });
 
-  test('user fields per profile', async () => {
+  void test('user fields per profile', async () => {
     const want: Record<string, string[]> = {
       '2024.2': [
         'pk',
@@ -416,7 +417,7 @@ describe('records and profiles', () => {
     }
   });
 
-  test('directory variety: service accounts, inactive, external, LDAP, default avatar', async () => {
+  void test('directory variety: service accounts, inactive, external, LDAP, default avatar', async () => {
     await withEmu({ events: 1, users: 200 }, async (e) => {
       const us = await listAll(e, `${USERS}?page_size=100`);
       assert.equal(us.length, 200);
@@ -436,8 +437,8 @@ describe('records and profiles', () => {
   });
 });
 
-describe('include_* flags', () => {
-  test('users: include_groups / include_roles', async () => {
+void describe('include_* flags', () => {
+  void test('users: include_groups / include_roles', async () => {
     await withEmu({ events: 1, users: 30 }, async (e) => {
       const def = await get(e, `${USERS}?page_size=30`);
       assert.ok(
@@ -463,7 +464,7 @@ describe('include_* flags', () => {
     });
   });
 
-  test('groups: include_users / include_children / include_parents / include_inherited_roles', async () => {
+  void test('groups: include_users / include_children / include_parents / include_inherited_roles', async () => {
     await withEmu({ events: 1, users: 30, groups: 15 }, async (e) => {
       const def = await get(e, `${GROUPS}?page_size=50`);
       for (const g of def.json.results) {
@@ -487,7 +488,7 @@ describe('include_* flags', () => {
     });
   });
 
-  test('2024.2 has no include flags: *_obj always filled', async () => {
+  void test('2024.2 has no include flags: *_obj always filled', async () => {
     await withEmu({ events: 1, version: '2024.2' }, async (e) => {
       const u = await get(e, `${USERS}?include_groups=false`);
       assert.ok(u.json.results.every((x: Json) => Array.isArray(x.groups_obj)));
@@ -497,8 +498,8 @@ describe('include_* flags', () => {
   });
 });
 
-describe('users last_updated__gt', () => {
-  test('honoured on 2025.8+, ignored before, 400 on bad value', async () => {
+void describe('users last_updated__gt', () => {
+  void test('honoured on 2025.8+, ignored before, 400 on bad value', async () => {
     for (const v of ['2025.8', '2026.2'] as const) {
       await withEmu({ events: 1, users: 40, version: v }, async (e) => {
         const since = new Date(Date.now() + 1000);
@@ -527,10 +528,10 @@ describe('users last_updated__gt', () => {
   });
 });
 
-describe('search', () => {
+void describe('search', () => {
   const ql = (s: string) => `search=${encodeURIComponent(s)}`;
 
-  test('enterprise QL created filter honoured (second precision, UTC)', async () => {
+  void test('enterprise QL created filter honoured (second precision, UTC)', async () => {
     await withEmu({ events: 500, enterprise: true, seed: 5 }, async (e) => {
       const all = await listAll(e, `${EV}?ordering=created&page_size=100`);
       const mid = all[250];
@@ -572,7 +573,7 @@ describe('search', () => {
     });
   });
 
-  test('without license, before 2025.8, or on a parse error: silent substring fallback with 200', async () => {
+  void test('without license, before 2025.8, or on a parse error: silent substring fallback with 200', async () => {
     const q = ql('created >= "2020-01-01 00:00:00"');
     for (const o of [
       { enterprise: false, version: '2026.2' },
@@ -601,7 +602,7 @@ describe('search', () => {
     });
   });
 
-  test('substring search: case-insensitive, all terms, over uuid/user/action/app/context/ip', async () => {
+  void test('substring search: case-insensitive, all terms, over uuid/user/action/app/context/ip', async () => {
     await withEmu({ events: 400 }, async (e) => {
       const all = await listAll(e, `${EV}?page_size=100`);
       const target = all[17];
@@ -621,14 +622,14 @@ describe('search', () => {
     });
   });
 
-  test('unknown params are ignored (no server-side created filter)', async () => {
+  void test('unknown params are ignored (no server-side created filter)', async () => {
     await withEmu({ events: 50 }, async (e) => {
       const r = await get(e, `${EV}?created__gt=2999-01-01T00:00:00Z&since=x&after=y`);
       assert.equal(r.json.pagination.count, 50);
     });
   });
 
-  test('event filters: action (icontains), actions (exact, 400 on unknown), username, client_ip', async () => {
+  void test('event filters: action (icontains), actions (exact, 400 on unknown), username, client_ip', async () => {
     await withEmu({ events: 500 }, async (e) => {
       const all = await listAll(e, `${EV}?page_size=100`);
       const a = await listAll(e, `${EV}?action=login`);
@@ -653,8 +654,8 @@ describe('search', () => {
   });
 });
 
-describe('drift under inserts and deletes', () => {
-  test('descending pages while inserting → duplicates, not losses', async () => {
+void describe('drift under inserts and deletes', () => {
+  void test('descending pages while inserting → duplicates, not losses', async () => {
     await withEmu({ events: 100 }, async (e) => {
       const p1 = await get(e, `${EV}?page_size=10`);
       e.events.insert(3);
@@ -666,7 +667,7 @@ describe('drift under inserts and deletes', () => {
     });
   });
 
-  test('ascending pages while retention deletes the oldest → skips', async () => {
+  void test('ascending pages while retention deletes the oldest → skips', async () => {
     await withEmu({ events: 100 }, async (e) => {
       const all = e.events.allPks();
       const p1 = await get(e, `${EV}?page_size=10&ordering=created`);
@@ -688,7 +689,7 @@ describe('drift under inserts and deletes', () => {
     });
   });
 
-  test('GDPR cleanup deletes a user’s events anywhere in the table', async () => {
+  void test('GDPR cleanup deletes a user’s events anywhere in the table', async () => {
     await withEmu({ events: 800, users: 20 }, async (e) => {
       const all = await listAll(e, `${EV}?page_size=100`);
       const pk = all.find((x) => typeof x.user.pk === 'number' && x.user.pk !== 1).user.pk as number;
@@ -707,7 +708,7 @@ describe('drift under inserts and deletes', () => {
     });
   });
 
-  test('insert in the past (commit lag) lands in created order; pks unique and stable', async () => {
+  void test('insert in the past (commit lag) lands in created order; pks unique and stable', async () => {
     await withEmu(
       { events: 50, startTime: new Date('2026-01-01T00:00:00Z'), spacingMs: 60_000 },
       async (e) => {
@@ -734,7 +735,7 @@ describe('drift under inserts and deletes', () => {
     );
   });
 
-  test('cached filtered views follow inserts and deletes', async () => {
+  void test('cached filtered views follow inserts and deletes', async () => {
     await withEmu({ events: 300 }, async (e) => {
       const q = `${EV}?actions=login&page_size=100&ordering=created`;
       const a = await listAll(e, q);
@@ -755,7 +756,7 @@ describe('drift under inserts and deletes', () => {
     });
   });
 
-  test('insert/delete timers', async () => {
+  void test('insert/delete timers', async () => {
     await withEmu({ events: 1000, insertPerSecond: 100, deletePerSecond: 50 }, async (e) => {
       const start = e.events.count();
       const pks0 = e.events.allPks();
@@ -769,8 +770,8 @@ describe('drift under inserts and deletes', () => {
   });
 });
 
-describe('transport', () => {
-  test('gzip when accepted', async () => {
+void describe('transport', () => {
+  void test('gzip when accepted', async () => {
     await withEmu({ events: 200 }, async (e) => {
       const plain = await get(e, `${EV}?page_size=100`);
       assert.equal(plain.headers['content-encoding'], undefined);
@@ -781,7 +782,7 @@ describe('transport', () => {
     });
   });
 
-  test('request log and stats', async () => {
+  void test('request log and stats', async () => {
     await withEmu({ events: 30 }, async (e) => {
       await get(e, `${EV}?page_size=5&actions=login&actions=logout`);
       await get(e, USERS, { token: 'bad' });
@@ -808,7 +809,7 @@ describe('transport', () => {
     });
   });
 
-  test('main.ts starts standalone and prints URL and token', async () => {
+  void test('main.ts starts standalone and prints URL and token', async () => {
     const main = path.join(import.meta.dirname, 'main.ts');
     const child = spawn(
       process.execPath,
@@ -841,7 +842,7 @@ describe('transport', () => {
     }
   });
 
-  test('main.ts rejects bad flags', async () => {
+  void test('main.ts rejects bad flags', async () => {
     const main = path.join(import.meta.dirname, 'main.ts');
     const child = spawn(process.execPath, [main, '--version', '1999.1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
