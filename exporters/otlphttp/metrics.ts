@@ -2,8 +2,8 @@
  * Metrics of the `otlphttp` exporter, on the collector's registry. Every instance shares the metric
  * objects (prom-client allows one per name) and labels its series with `exporter` = component id.
  */
-import { Counter, Histogram } from 'prom-client';
-import type { Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { counter, histogram } from '../../runtime/telemetry/metrics.ts';
 
 /** Outcome of one HTTP request. */
 export type RequestOutcome =
@@ -15,12 +15,6 @@ export type RequestOutcome =
   | 'timeout'
   | 'network_error';
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]) {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter<L>({ name, help, labelNames, registers: [registry] });
-}
-
 export class OtlpMetrics {
   readonly #exporter: string;
   readonly #records: Counter<'exporter' | 'result'>;
@@ -31,40 +25,32 @@ export class OtlpMetrics {
 
   constructor(registry: Registry, exporterId: string) {
     this.#exporter = exporterId;
-    this.#records = counter(
-      registry,
-      'otelcol_exporter_otlphttp_log_records_total',
-      'Log records by result: sent (accepted by the endpoint), rejected (partial success), failed (permanent error)',
-      ['exporter', 'result'],
-    );
-    this.#requests = counter(
-      registry,
-      'otelcol_exporter_otlphttp_requests_total',
-      'OTLP/HTTP export requests by outcome',
-      ['exporter', 'outcome'],
-    );
-    this.#retries = counter(
-      registry,
-      'otelcol_exporter_otlphttp_retries_total',
-      'Export requests retried after a retryable failure',
-      ['exporter'],
-    );
-    this.#bytes = counter(
-      registry,
-      'otelcol_exporter_otlphttp_sent_bytes_total',
-      'Request body bytes sent (after compression)',
-      ['exporter'],
-    );
-    const name = 'otelcol_exporter_otlphttp_request_duration_seconds';
-    this.#latency =
-      (registry.getSingleMetric(name) as Histogram<'exporter' | 'outcome'> | undefined) ??
-      new Histogram({
-        name,
-        help: 'Duration of one OTLP/HTTP export request, by outcome',
-        labelNames: ['exporter', 'outcome'],
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-        registers: [registry],
-      });
+    this.#records = counter(registry, {
+      name: 'otelcol_exporter_otlphttp_log_records_total',
+      help: 'Log records by result: sent (accepted by the endpoint), rejected (partial success), failed (permanent error)',
+      labelNames: ['exporter', 'result'],
+    });
+    this.#requests = counter(registry, {
+      name: 'otelcol_exporter_otlphttp_requests_total',
+      help: 'OTLP/HTTP export requests by outcome',
+      labelNames: ['exporter', 'outcome'],
+    });
+    this.#retries = counter(registry, {
+      name: 'otelcol_exporter_otlphttp_retries_total',
+      help: 'Export requests retried after a retryable failure',
+      labelNames: ['exporter'],
+    });
+    this.#bytes = counter(registry, {
+      name: 'otelcol_exporter_otlphttp_sent_bytes_total',
+      help: 'Request body bytes sent (after compression)',
+      labelNames: ['exporter'],
+    });
+    this.#latency = histogram(registry, {
+      name: 'otelcol_exporter_otlphttp_request_duration_seconds',
+      help: 'Duration of one OTLP/HTTP export request, by outcome',
+      labelNames: ['exporter', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    });
   }
 
   request(outcome: RequestOutcome, seconds: number, bytes: number): void {

@@ -16,6 +16,11 @@
 #   OTELCOL_DIR=/tmp/...                     instance directory (config, log, pid)
 #   OTELCOL_PID=1234
 # so `eval "$(test/peers/otelcol.sh start)"; export OTELCOL_OTLP_URL OTELCOL_OUTPUT OTELCOL_DIR` works.
+#
+# `start` options (environment):
+#   OTELCOL_PORT=N              listen on this port instead of a free one
+#   OTELCOL_EXPORTERS=debug     pipeline exporters (default "file,debug"); without `file` nothing is
+#                               written and OTELCOL_OUTPUT is not printed (used by bench/otlp.ts)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -78,6 +83,9 @@ port_answers() {
 cmd_start() {
   local bin dir port out pid
   bin="$(cmd_build)"
+  local exporters="${OTELCOL_EXPORTERS:-file,debug}"
+  [[ "$exporters" =~ ^(file|debug)(,(file|debug))*$ ]] || die "OTELCOL_EXPORTERS must list file and/or debug"
+  exporters="${exporters//,/, }"
   dir="$(mktemp -d "${TMPDIR:-/tmp}/otelcol-peer.XXXXXX")"
   out="$dir/output.json"
   for attempt in 1 2 3; do
@@ -104,7 +112,7 @@ service:
   pipelines:
     logs:
       receivers: [otlp]
-      exporters: [file, debug]
+      exporters: [$exporters]
 EOF
     "$bin" --config "$dir/config.yaml" >"$dir/otelcol.log" 2>&1 &
     pid=$!
@@ -116,7 +124,7 @@ EOF
         mkdir -p "$CACHE"
         echo "$dir" >"$LAST"
         echo "OTELCOL_OTLP_URL=http://127.0.0.1:$port"
-        echo "OTELCOL_OUTPUT=$out"
+        [[ "$exporters" == *file* ]] && echo "OTELCOL_OUTPUT=$out"
         echo "OTELCOL_DIR=$dir"
         echo "OTELCOL_PID=$pid"
         return 0
