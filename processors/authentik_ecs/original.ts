@@ -1,0 +1,180 @@
+/**
+ * `event.original` and the document id.
+ *
+ * Elastic's CEL input publishes each API record as `{"message": <record>.encode_json()}`. mito's
+ * `encode_json` (elastic/mito `lib/json.go`) passes the decoded record (`map[string]any`) to Go's
+ * `json.Marshal`, so the bytes are Go's default encoding:
+ *   - object keys sorted by byte order of their UTF-8 form, no whitespace;
+ *   - numbers are float64 (JSON decoding in Go yields float64) printed in the shortest form, plain
+ *     between 1e-6 and 1e21 and with an exponent outside (`1e+21`, `1e-7`) — the same digits as
+ *     JavaScript's `String(n)`, except that Go keeps the sign of negative zero;
+ *   - strings with HTML escaping ON: `<` `>` `&` become `\u003c` `\u003e` `\u0026`, U+2028/U+2029 become
+ *     `\u2028`/`\u2029`; `"` `\\` `\n` `\r` `\t` and (Go >= 1.22) `\b` `\f` use short escapes, other
+ *     control characters `\u00XX` (lower-case hex); everything else, including non-ASCII, is raw UTF-8;
+ *   - text that is not valid Unicode was already replaced by U+FFFD when Go decoded the API response,
+ *     so a lone UTF-16 surrogate here is written as a raw U+FFFD.
+ *
+ * The document id is the Elasticsearch `fingerprint` processor over `event.original` with default
+ * settings: base64(SHA-1(0x00 || UTF-8 bytes)).
+ */
+import { hash } from 'node:crypto';
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
+const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/;
+const HEX = '0123456789abcdef';
+
+function escapeSlow(s: string): string {
+  let out = '"';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let rep: string | undefined;
+    if (c < 0x20) {
+      switch (c) {
+        case 0x0a:
+          rep = '\\n';
+          break;
+        case 0x0d:
+          rep = '\\r';
+          break;
+        case 0x09:
+          rep = '\\t';
+          break;
+        case 0x08:
+          rep = '\\b';
+          break;
+        case 0x0c:
+          rep = '\\f';
+          break;
+        default:
+          rep = `\\u00${HEX[c >> 4]!}${HEX[c & 15]!}`;
+      }
+    } else if (c === 0x22) rep = '\\"';
+    else if (c === 0x5c) rep = '\\\\';
+    else if (c === 0x3c) rep = '\\u003c';
+    else if (c === 0x3e) rep = '\\u003e';
+    else if (c === 0x26) rep = '\\u0026';
+    else if (c === 0x2028) rep = '\\u2028';
+    else if (c === 0x2029) rep = '\\u2029';
+    else if (c >= 0xd800 && c <= 0xdfff) {
+      const next = s.charCodeAt(i + 1);
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        i++; // a valid pair stays as it is
+        continue;
+      }
+      rep = '\ufffd';
+    }
+    if (rep !== undefined) {
+      out += s.slice(start, i) + rep;
+      start = i + 1;
+    }
+  }
+  return `${out}${s.slice(start)}"`;
+}
+
+/** A JSON string literal exactly as Go's `encoding/json` writes it (HTML-safe). */
+export function goString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? escapeSlow(s) : `"${s}"`;
+}
+
+/** Replaces lone surrogates by U+FFFD (what a Go string holds after decoding). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function wellFormed(s: string): string {
+  return s.replace(LONE_SURROGATE, '\ufffd');
+}
+
+const HAS_HIGH = /[\ud800-\uffff]/;
+
+/** Byte order of UTF-8 (= code point order) for well-formed strings. */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function goNumber(n: number): string {
+  if (!Number.isFinite(n)) return 'null';
+  if (n === 0) return Object.is(n, -0) ? '-0' : '0';
+  return String(n);
+}
+
+function sortedKeys(o: Record<string, unknown>): { keys: string[]; source: string[] } {
+  const raw = Object.keys(o);
+  let special = false;
+  for (const k of raw) {
+    if (HAS_HIGH.test(k)) {
+      special = true;
+      break;
+    }
+  }
+  if (!special) {
+    const keys = raw.sort();
+    return { keys, source: keys };
+  }
+  // Keys with surrogates: sanitise like Go's decoder (later duplicates win) and sort by code point.
+  const byKey = new Map<string, string>();
+  for (const k of raw) byKey.set(wellFormed(k), k);
+  const keys = [...byKey.keys()].sort(compareCodePoints);
+  return { keys, source: keys.map((k) => byKey.get(k)!) };
+}
+
+function encode(v: unknown, depth: number): string {
+  if (depth > 10_000) throw new RangeError('value nested too deeply to encode');
+  switch (typeof v) {
+    case 'string':
+      return goString(v);
+    case 'number':
+      return goNumber(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'bigint':
+      return v.toString();
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) {
+          if (i > 0) out += ',';
+          out += encode(v[i], depth + 1);
+        }
+        return `${out}]`;
+      }
+      if (v instanceof Uint8Array)
+        return `"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"`;
+      const o = v as Record<string, unknown>;
+      const { keys, source } = sortedKeys(o);
+      let out = '{';
+      let first = true;
+      for (let i = 0; i < keys.length; i++) {
+        const val = o[source[i]!];
+        if (val === undefined || typeof val === 'function' || typeof val === 'symbol') continue;
+        if (!first) out += ',';
+        first = false;
+        out += `${goString(keys[i]!)}:${encode(val, depth + 1)}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      // undefined / functions / symbols are not JSON values; Go would not see them at all.
+      return 'null';
+  }
+}
+
+/**
+ * Compact JSON with keys sorted at every level, byte-compatible with mito's `encode_json` (Go
+ * `json.Marshal` of the decoded record). Non-finite numbers, which Go refuses to encode, become null.
+ */
+export function goJson(v: unknown): string {
+  return encode(v, 0);
+}
+
+/** Elasticsearch `fingerprint` of one string field: base64(SHA-1(0x00 || UTF-8(text))). */
+export function fingerprint(original: string): string {
+  return hash('sha1', `\u0000${original}`, 'base64');
+}
