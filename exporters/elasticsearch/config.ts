@@ -1,0 +1,167 @@
+/**
+ * Config of the `elasticsearch` exporter. Option names are a contract (see README.md).
+ */
+import * as z from 'zod';
+import {
+  byteSize,
+  duration,
+  positiveInt,
+  retryDefaults,
+  retrySchema,
+  secret,
+  tlsSchema,
+} from '../../runtime/config/types.ts';
+
+const MIB = 1024 * 1024;
+
+const endpointUrl = z
+  .string({ error: 'expected a URL such as "https://localhost:9200"' })
+  .superRefine((v, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${v}" is not a URL (expected e.g. "https://localhost:9200")`,
+      });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', message: `scheme must be http or https (got "${u.protocol}")` });
+    }
+    if (u.username !== '' || u.password !== '') {
+      // Endpoints appear in logs and metrics; credentials belong in `auth`, whose values are secrets.
+      ctx.addIssue({ code: 'custom', message: 'must not contain credentials; put them in `auth`' });
+    }
+    if (u.search !== '' || u.hash !== '') {
+      ctx.addIssue({ code: 'custom', message: 'must not contain a query string or fragment' });
+    }
+  });
+
+/**
+ * Credentials. Exactly one method: `api_key`, `username` + `password`, or `bearer_token`. Each secret may
+ * instead be read from a file (`*_file`, relative to the config directory), e.g. a mounted Kubernetes secret.
+ */
+export const authSchema = z
+  .strictObject({
+    /** Encoded API key (base64 of `id:key`, as Kibana shows it) or the raw `id:key` pair. */
+    api_key: secret().optional(),
+    api_key_file: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    password: secret().optional(),
+    password_file: z.string().min(1).optional(),
+    bearer_token: secret().optional(),
+    bearer_token_file: z.string().min(1).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const pairs: [keyof typeof v, keyof typeof v][] = [
+      ['api_key', 'api_key_file'],
+      ['password', 'password_file'],
+      ['bearer_token', 'bearer_token_file'],
+    ];
+    for (const [a, b] of pairs) {
+      if (v[a] !== undefined && v[b] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [b], message: `set either ${a} or ${b}, not both` });
+      }
+    }
+    const apiKey = v.api_key !== undefined || v.api_key_file !== undefined;
+    const password = v.password !== undefined || v.password_file !== undefined;
+    const basic = v.username !== undefined || password;
+    const bearer = v.bearer_token !== undefined || v.bearer_token_file !== undefined;
+    const methods = [apiKey, basic, bearer].filter(Boolean).length;
+    if (methods > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'choose one authentication method: api_key, username/password, or bearer_token',
+      });
+    }
+    if (basic && (v.username === undefined || !password)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [v.username === undefined ? 'username' : 'password'],
+        message: 'username and password (or password_file) must be set together',
+      });
+    }
+  });
+export type AuthConfig = z.output<typeof authSchema>;
+
+export const configSchema = z
+  .strictObject({
+    /** Base URLs of the cluster's HTTP nodes; requests go round-robin, failing over on connection errors. */
+    endpoints: z.array(endpointUrl).min(1, { error: 'list at least one endpoint URL' }),
+    auth: authSchema.optional(),
+    tls: tlsSchema.optional(),
+    /** Request body compression. */
+    compression: z.enum(['gzip', 'none']).default('gzip'),
+    /** Deadline of one HTTP request (connect, send, response). */
+    timeout: duration({ min: 1 }).default(30_000),
+    /** Limits of one `_bulk` request; a consumed batch is split into several requests. */
+    flush: z
+      .strictObject({
+        max_documents: positiveInt().default(1000),
+        /** Uncompressed NDJSON bytes; keep below the server's `http.max_content_length` (100MB). */
+        max_bytes: byteSize()
+          .refine((n) => n >= 1024, { error: 'must be at least 1KiB' })
+          .default(5 * MIB),
+      })
+      .prefault({}),
+    /** `_bulk` requests sent concurrently for one consumed batch. */
+    max_in_flight: positiveInt().default(2),
+    /** How long an endpoint that refused a connection is skipped (unless every endpoint is down). */
+    endpoint_cooldown: duration({ min: 1 }).default(30_000),
+    retry: retrySchema.prefault({}),
+    /** Documents Elasticsearch rejects for good (mapping/parsing errors) are appended here as NDJSON. */
+    dead_letter: z.strictObject({ path: z.string().min(1) }).optional(),
+    setup: z
+      .strictObject({
+        /** Install component and index templates for the authentik data streams on start. */
+        templates: z.boolean().default(true),
+        /** Priority of the index templates (built-in `logs` is 100, Fleet integrations use 200). */
+        template_priority: z.number().int().min(0).default(250),
+      })
+      .prefault({}),
+    /**
+     * Static target (index, alias or data stream name): every document goes there, ignoring the
+     * `data_stream.*` attributes. Unset (default) = data stream routing.
+     */
+    index: z
+      .string()
+      .min(1)
+      .refine((v) => v === v.toLowerCase() && !/[\\/*?"<>| ,#:]/.test(v) && !/^[-_+]/.test(v), {
+        error: 'must be a valid index name (lowercase, none of \\ / * ? " < > | space , # :)',
+      })
+      .optional(),
+    /** Defaults for records without `data_stream.*` attributes. */
+    data_stream: z
+      .strictObject({
+        dataset: z.string().min(1).default('authentik.event'),
+        namespace: z.string().min(1).default('default'),
+      })
+      .prefault({}),
+  })
+  .superRefine((v, ctx) => {
+    const seen = new Set<string>();
+    v.endpoints.forEach((e, i) => {
+      const norm = e.replace(/\/+$/, '');
+      if (seen.has(norm)) ctx.addIssue({ code: 'custom', path: ['endpoints', i], message: 'listed twice' });
+      seen.add(norm);
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+/** Default config as a user would write it (endpoints has no real default: this is the usual local one). */
+export function createDefaultConfig(): Record<string, unknown> {
+  return {
+    endpoints: ['http://localhost:9200'],
+    compression: 'gzip',
+    timeout: '30s',
+    flush: { max_documents: 1000, max_bytes: '5MiB' },
+    max_in_flight: 2,
+    endpoint_cooldown: '30s',
+    retry: { ...retryDefaults },
+    setup: { templates: true, template_priority: 250 },
+    data_stream: { dataset: 'authentik.event', namespace: 'default' },
+  };
+}

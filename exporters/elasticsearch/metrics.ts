@@ -1,0 +1,60 @@
+/**
+ * Metrics of the `elasticsearch` exporter on the collector's registry. Instances share the metric objects
+ * and label their series with `exporter` = component id.
+ */
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { counter, histogram } from '../../runtime/telemetry/metrics.ts';
+
+/**
+ * What happened to a document:
+ * - indexed: created (201)
+ * - duplicate: 409 version conflict on `create` with an `_id` = already delivered earlier
+ * - retried: sent again after a 429/5xx item status or a failed request (counted per resend)
+ * - dead_lettered: permanently rejected and written to the dead-letter file
+ * - rejected: permanently rejected and not written anywhere (no dead-letter file, or writing it failed)
+ */
+export type DocOutcome = 'indexed' | 'duplicate' | 'retried' | 'dead_lettered' | 'rejected';
+
+export class EsMetrics {
+  readonly #exporter: string;
+  readonly #docs: Counter<'exporter' | 'outcome'>;
+  readonly #requests: Counter<'exporter' | 'status'>;
+  readonly #bytes: Counter<'exporter' | 'encoding'>;
+  readonly #latency: Histogram<'exporter' | 'status'>;
+
+  constructor(registry: Registry, exporterId: string) {
+    this.#exporter = exporterId;
+    this.#docs = counter(registry, {
+      name: 'otelcol_exporter_elasticsearch_documents_total',
+      help: 'Documents by outcome: indexed, duplicate (409, already delivered), retried (resends), dead_lettered, rejected (permanent, not dead-lettered)',
+      labelNames: ['exporter', 'outcome'],
+    });
+    this.#requests = counter(registry, {
+      name: 'otelcol_exporter_elasticsearch_bulk_requests_total',
+      help: '_bulk requests by HTTP status (or timeout / network_error)',
+      labelNames: ['exporter', 'status'],
+    });
+    this.#bytes = counter(registry, {
+      name: 'otelcol_exporter_elasticsearch_bulk_sent_bytes_total',
+      help: '_bulk request body bytes sent: on the wire (encoding=wire, after compression) and before compression (encoding=raw)',
+      labelNames: ['exporter', 'encoding'],
+    });
+    this.#latency = histogram(registry, {
+      name: 'otelcol_exporter_elasticsearch_bulk_request_duration_seconds',
+      help: 'Duration of one _bulk request, by HTTP status (or timeout / network_error)',
+      labelNames: ['exporter', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    });
+  }
+
+  docs(outcome: DocOutcome, n = 1): void {
+    if (n > 0) this.#docs.inc({ exporter: this.#exporter, outcome }, n);
+  }
+
+  request(status: string, seconds: number, wireBytes: number, rawBytes: number): void {
+    this.#requests.inc({ exporter: this.#exporter, status });
+    this.#latency.observe({ exporter: this.#exporter, status }, seconds);
+    this.#bytes.inc({ exporter: this.#exporter, encoding: 'wire' }, wireBytes);
+    this.#bytes.inc({ exporter: this.#exporter, encoding: 'raw' }, rawBytes);
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * Server detection (`GET /`) and the index templates of the authentik data streams: building them for the
+ * server at hand (degrading field types it lacks) and installing them idempotently, versioned.
+ */
+import type { EsClient, HttpResponse } from './client.ts';
+import { describeEsError, parseEsError } from './client.ts';
+import type { Degradation, ServerTypes } from './mappings.ts';
+import { AUTHENTIK_DATASETS, ECS_FIELDS, buildProperties } from './mappings.ts';
+
+/** Bumped whenever a template body changes; installed templates with this or a newer version are kept. */
+export const TEMPLATE_VERSION = 1;
+export const TEMPLATE_PREFIX = 'authentik-collector';
+
+export interface ServerInfo {
+  flavor: 'elasticsearch' | 'opensearch';
+  /** Version number as reported (`8.19.2`), or `unknown`. */
+  version: string;
+  major: number;
+  minor: number;
+  /** Modules and plugins installed on the answering node, when the node info could be read. */
+  modules?: string[];
+  /** How the server was identified. */
+  source: 'root' | 'nodes' | 'assumed';
+}
+
+/** Why setup could not proceed. `retryable` failures are retried in the background. */
+export class SetupError extends Error {
+  readonly kind: 'auth' | 'privilege' | 'conflict' | 'invalid' | 'retryable';
+  readonly status: number | undefined;
+  constructor(
+    kind: SetupError['kind'],
+    message: string,
+    options?: { cause?: unknown; status?: number | undefined },
+  ) {
+    super(message, options);
+    this.name = 'SetupError';
+    this.kind = kind;
+    this.status = options?.status;
+  }
+}
+
+function json(res: HttpResponse): unknown {
+  try {
+    return JSON.parse(res.body.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseVersion(v: string): { major: number; minor: number } {
+  const m = /^(\d+)\.(\d+)/.exec(v);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : { major: 0, minor: 0 };
+}
+
+function classify(res: HttpResponse, what: string): SetupError {
+  const detail = describeEsError(res.body);
+  if (res.status === 401) {
+    return new SetupError('auth', `${what}: ${res.endpoint} rejected the credentials (401 ${detail})`, {
+      status: 401,
+    });
+  }
+  if (res.status === 403) {
+    return new SetupError('privilege', `${what}: not permitted (403 ${detail})`, { status: 403 });
+  }
+  if (res.status === 429 || res.status >= 500 || res.status === 408) {
+    return new SetupError('retryable', `${what}: ${res.status} ${detail}`, { status: res.status });
+  }
+  return new SetupError('invalid', `${what}: ${res.status} ${detail}`, { status: res.status });
+}
+
+/**
+ * Identifies the server: `GET /` (flavour from `version.distribution`), falling back to the node info
+ * (the Elasticsearch integ-test distribution has no `GET /` handler), then the modules installed.
+ */
+export async function detectServer(client: EsClient, signal?: AbortSignal): Promise<ServerInfo> {
+  const root = await client.request('GET', '/', { signal });
+  let info: ServerInfo | undefined;
+  if (root.status === 200) {
+    const j = json(root) as { version?: { number?: unknown; distribution?: unknown } } | undefined;
+    const number = typeof j?.version?.number === 'string' ? j.version.number : 'unknown';
+    const flavor = j?.version?.distribution === 'opensearch' ? 'opensearch' : 'elasticsearch';
+    info = { flavor, version: number, ...parseVersion(number), source: 'root' };
+  } else if (root.status === 401) {
+    throw classify(root, 'GET /');
+  } else if (root.status === 429 || root.status >= 500) {
+    throw classify(root, 'GET /');
+  }
+  // Node info: version (when GET / is missing or forbidden) and the modules that provide optional types.
+  const nodes = await client.request(
+    'GET',
+    '/_nodes/_local?filter_path=nodes.*.version,nodes.*.modules.name,nodes.*.plugins.name',
+    { signal },
+  );
+  let modules: string[] | undefined;
+  if (nodes.status === 200) {
+    const j = json(nodes) as
+      | {
+          nodes?: Record<
+            string,
+            { version?: unknown; modules?: { name?: unknown }[]; plugins?: { name?: unknown }[] }
+          >;
+        }
+      | undefined;
+    const node = j?.nodes ? Object.values(j.nodes)[0] : undefined;
+    if (node) {
+      modules = [...(node.modules ?? []), ...(node.plugins ?? [])]
+        .map((m) => m.name)
+        .filter((n): n is string => typeof n === 'string');
+      if (!info && typeof node.version === 'string') {
+        const product = nodes.headers['x-elastic-product'] ?? root.headers['x-elastic-product'];
+        info = {
+          flavor: product === undefined && /^[12]\./.test(node.version) ? 'opensearch' : 'elasticsearch',
+          version: node.version,
+          ...parseVersion(node.version),
+          source: 'nodes',
+        };
+      }
+    }
+  } else if (nodes.status === 401) {
+    throw classify(nodes, 'GET /_nodes/_local');
+  }
+  // Neither answered usefully (e.g. 403 without the monitor privilege): assume Elasticsearch, find out
+  // the missing field types when a template is refused.
+  info ??= {
+    flavor: 'elasticsearch',
+    version: 'unknown',
+    major: 0,
+    minor: 0,
+    source: 'assumed',
+  };
+  if (modules !== undefined) info.modules = modules;
+  return info;
+}
+
+/** Field types the server is known to lack, from its flavour, version and modules. */
+export function initialServerTypes(info: ServerInfo): ServerTypes {
+  const unsupported = new Set<string>();
+  const at = (maj: number, min: number) =>
+    info.major > maj || (info.major === maj && info.minor >= min) || info.version === 'unknown';
+  if (info.flavor === 'opensearch') {
+    unsupported.add('flattened');
+    if (!at(2, 7)) unsupported.add('flat_object');
+    if (!at(2, 12)) unsupported.add('match_only_text');
+    if (!at(2, 14)) unsupported.add('constant_keyword');
+    if (!at(2, 15)) unsupported.add('wildcard');
+  } else {
+    unsupported.add('flat_object');
+    if (info.modules !== undefined) {
+      // These types come from modules of the default distribution; core-only builds lack them.
+      const mods = new Set(info.modules);
+      if (!mods.has('constant-keyword')) unsupported.add('constant_keyword');
+      if (!mods.has('wildcard')) unsupported.add('wildcard');
+      if (!mods.has('mapper-extras')) unsupported.add('match_only_text');
+      if (info.major > 0 && info.major < 8 && !mods.has('flattened')) unsupported.add('flattened');
+    }
+  }
+  return { flavor: info.flavor, unsupported };
+}
+
+export interface Template {
+  kind: 'component' | 'index';
+  name: string;
+  body: Record<string, unknown>;
+}
+
+export interface TemplateSet {
+  templates: Template[];
+  degraded: Degradation[];
+}
+
+const META = { managed_by: TEMPLATE_PREFIX, version: TEMPLATE_VERSION };
+
+/** Component templates first (index templates refer to them), then one index template per data stream. */
+export function buildTemplates(server: ServerTypes, priority: number): TemplateSet {
+  const degraded: Degradation[] = [];
+  const ecsName = `${TEMPLATE_PREFIX}-ecs@mappings`;
+  const settingsName = `${TEMPLATE_PREFIX}@settings`;
+  const templates: Template[] = [
+    {
+      kind: 'component',
+      name: settingsName,
+      body: {
+        version: TEMPLATE_VERSION,
+        _meta: { ...META, description: 'Index settings of the authentik data streams' },
+        template: { settings: { 'index.mapping.total_fields.limit': 2000 } },
+      },
+    },
+    {
+      kind: 'component',
+      name: ecsName,
+      body: {
+        version: TEMPLATE_VERSION,
+        _meta: { ...META, description: 'ECS fields of the authentik data streams' },
+        template: {
+          mappings: {
+            // A string that looks like a date in one document and not in the next must not flip the type.
+            date_detection: false,
+            dynamic_templates: [
+              {
+                strings_as_keyword: {
+                  match_mapping_type: 'string',
+                  mapping: { type: 'keyword', ignore_above: 1024 },
+                },
+              },
+            ],
+            properties: buildProperties(ECS_FIELDS, server, degraded),
+          },
+        },
+      },
+    },
+  ];
+  const indexTemplates: Template[] = [];
+  for (const { dataset, fields } of AUTHENTIK_DATASETS) {
+    const componentName = `${TEMPLATE_PREFIX}-logs-${dataset}@mappings`;
+    templates.push({
+      kind: 'component',
+      name: componentName,
+      body: {
+        version: TEMPLATE_VERSION,
+        _meta: { ...META, description: `Fields of the logs-${dataset}-* data streams` },
+        template: { mappings: { properties: buildProperties(fields, server, degraded) } },
+      },
+    });
+    indexTemplates.push({
+      kind: 'index',
+      name: `${TEMPLATE_PREFIX}-logs-${dataset}`,
+      body: {
+        index_patterns: [`logs-${dataset}-*`],
+        data_stream: {},
+        priority,
+        composed_of: [settingsName, ecsName, componentName],
+        version: TEMPLATE_VERSION,
+        _meta: {
+          ...META,
+          description: `authentik ${dataset.split('.')[1] ?? dataset} documents written by authentik-collector`,
+          flavor: server.flavor,
+          degraded_types: [...new Set(degraded.map((d) => `${d.wanted}->${d.used}`))].sort(),
+        },
+      },
+    });
+  }
+  return { templates: [...templates, ...indexTemplates], degraded };
+}
+
+function templatePath(t: Pick<Template, 'kind' | 'name'>): string {
+  return `/${t.kind === 'component' ? '_component_template' : '_index_template'}/${encodeURIComponent(t.name)}`;
+}
+
+/** Version of an installed template, undefined when absent. */
+async function installedVersion(
+  client: EsClient,
+  t: Template,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
+  const res = await client.request('GET', templatePath(t), { signal });
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw classify(res, `GET ${templatePath(t)}`);
+  const j = json(res) as
+    | {
+        component_templates?: { component_template?: { version?: unknown; _meta?: { version?: unknown } } }[];
+        index_templates?: { index_template?: { version?: unknown; _meta?: { version?: unknown } } }[];
+      }
+    | undefined;
+  const body =
+    t.kind === 'component'
+      ? j?.component_templates?.[0]?.component_template
+      : j?.index_templates?.[0]?.index_template;
+  if (!body) return undefined;
+  const v = body.version ?? body._meta?.version;
+  return typeof v === 'number' ? v : 0;
+}
+
+/** Types named as unknown in a mapper_parsing_exception ("No handler for type [x]", "mapper type [x]"). */
+export function unknownTypesIn(body: Buffer | string): string[] {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const out = new Set<string>();
+  for (const m of text.matchAll(/(?:No handler for type|mapper type) \[([a-z_]+)\]/g)) out.add(m[1]!);
+  if (/constant_keyword/.test(text) && /required parameter \[value\]/.test(text)) out.add('constant_keyword');
+  return [...out];
+}
+
+export interface InstallReport {
+  installed: string[];
+  upToDate: string[];
+  degraded: Degradation[];
+  /** Types that turned out missing only when a template was refused. */
+  discoveredUnsupported: string[];
+}
+
+/**
+ * Installs the templates that are missing or older than {@link TEMPLATE_VERSION}. When the server refuses a
+ * mapping for an unknown field type, that type is degraded and the templates are rebuilt and re-sent.
+ * Throws {@link SetupError}.
+ */
+export async function installTemplates(
+  client: EsClient,
+  server: ServerTypes,
+  priority: number,
+  signal?: AbortSignal,
+): Promise<InstallReport> {
+  const report: InstallReport = { installed: [], upToDate: [], degraded: [], discoveredUnsupported: [] };
+  for (let round = 0; round < 8; round++) {
+    const set = buildTemplates(server, priority);
+    report.degraded = set.degraded;
+    let retryRound = false;
+    for (const t of set.templates) {
+      if (report.installed.includes(t.name) || report.upToDate.includes(t.name)) continue;
+      const have = await installedVersion(client, t, signal);
+      if (have !== undefined && have >= TEMPLATE_VERSION) {
+        report.upToDate.push(t.name);
+        continue;
+      }
+      const res = await client.request('PUT', templatePath(t), {
+        body: JSON.stringify(t.body),
+        headers: { 'content-type': 'application/json' },
+        signal,
+      });
+      if (res.status === 200) {
+        report.installed.push(t.name);
+        continue;
+      }
+      if (res.status === 400) {
+        const unknown = unknownTypesIn(res.body).filter((x) => !server.unsupported.has(x));
+        if (unknown.length > 0) {
+          for (const x of unknown) {
+            server.unsupported.add(x);
+            report.discoveredUnsupported.push(x);
+          }
+          retryRound = true;
+          break;
+        }
+        const e = parseEsError(res.body);
+        if (e.type === 'illegal_argument_exception' && /priority/.test(e.reason ?? '')) {
+          throw new SetupError(
+            'conflict',
+            `index template ${t.name} overlaps an existing template with the same priority ` +
+              `(${describeEsError(res.body)}); set setup.template_priority to another value`,
+            { status: 400 },
+          );
+        }
+      }
+      throw classify(res, `PUT ${templatePath(t)}`);
+    }
+    if (!retryRound) return report;
+  }
+  throw new SetupError('invalid', 'templates still refused after degrading every optional field type');
+}
