@@ -17,7 +17,7 @@
  * queue/wal.ts.
  */
 import * as z from 'zod';
-import { byteSize, positiveInt, retrySchema } from '../config/types.ts';
+import { byteSize, positiveInt, retryDefaults, retrySchema } from '../config/types.ts';
 import type { ComponentSettings, Exporter, Host } from '../component.ts';
 import { MemoryQueue } from './queue/memory.ts';
 import { PersistentQueue } from './queue/persistent.ts';
@@ -54,6 +54,8 @@ export const sendingQueueDefaults = {
   queue_size: 100,
   block_on_overflow: true,
   max_size_mib: 256,
+  max_batch_bytes: 0,
+  retry_on_failure: { ...retryDefaults },
 };
 
 /** An exporter wrapped in its sending queue. The runtime starts and shuts it down instead of the exporter. */
