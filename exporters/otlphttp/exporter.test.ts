@@ -2,6 +2,14 @@
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { OTLPLogExporter as ProtoSdkExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPLogExporter as JsonSdkExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { ExportResultCode } from '@opentelemetry/core';
@@ -463,4 +471,99 @@ describe('otlphttp factory', () => {
     await exp.shutdown();
     await exp.shutdown();
   });
+});
+
+describe('otlphttp TLS', () => {
+  let dir = '';
+  let server: Server | undefined;
+  let url = '';
+  const received: string[] = [];
+  const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+  before(async () => {
+    if (!haveOpenssl) return;
+    dir = await mkdtemp(join(tmpdir(), 'otlphttp-tls-'));
+    // A throw-away self-signed certificate for the name otlp.test (the test connects to 127.0.0.1).
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=otlp.test',
+        '-addext',
+        'subjectAltName=DNS:otlp.test',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    server = createHttpsServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          received.push(String(req.headers['content-type']));
+          res.end();
+        });
+      },
+    );
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((r) => server!.close(r));
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test(
+    'ca_file (relative to the config dir) and server_name verify the server',
+    { skip: !haveOpenssl && 'no openssl' },
+    async () => {
+      const settings = nopSettings('otlphttp', 'exporter', dir);
+      const cfg = factory.configSchema.parse({
+        endpoint: url,
+        tls: { ca_file: 'cert.pem', server_name: 'otlp.test' },
+      });
+      const exp = await factory.create(settings, cfg);
+      await exp.consume([ecsRecord(1)]);
+      await exp.shutdown();
+      assert.equal(received.length, 1);
+    },
+  );
+
+  test(
+    'an unknown CA fails (retryable), insecure_skip_verify accepts it',
+    { skip: !haveOpenssl && 'no openssl' },
+    async () => {
+      const strict = await factory.create(
+        nopSettings('otlphttp', 'exporter'),
+        factory.configSchema.parse({ endpoint: url, retry: { enabled: false } }),
+      );
+      await assert.rejects(strict.consume([ecsRecord(1)]), (err: unknown) => {
+        assert.ok(err instanceof RetryableError);
+        assert.match(err.message, /certificate/i);
+        return true;
+      });
+      await strict.shutdown();
+      const lax = await factory.create(
+        nopSettings('otlphttp', 'exporter'),
+        factory.configSchema.parse({ endpoint: url, tls: { insecure_skip_verify: true } }),
+      );
+      await lax.consume([ecsRecord(1)]);
+      await lax.shutdown();
+    },
+  );
 });

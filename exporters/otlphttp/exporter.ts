@@ -157,7 +157,8 @@ export class OtlpHttpExporter implements Exporter {
       if (unserializable.count > 0) failures.push(unserializable);
       if (!payload) continue;
       try {
-        const res = await retry(this.#cfg.retry, () => this.#post(payload), {
+        const body = this.#cfg.compression === 'gzip' ? await gzip(payload) : payload;
+        const res = await retry(this.#cfg.retry, () => this.#post(body), {
           signal: this.#closing.signal,
           onRetry: (attempt, err, delayMs) => {
             this.#metrics.retry();
@@ -262,10 +263,9 @@ export class OtlpHttpExporter implements Exporter {
     this.#mapper.converted.clear();
   }
 
-  /** One HTTP request. Resolves on 2xx; rejects with PermanentError or RetryableError. */
-  async #post(payload: Uint8Array): Promise<Accepted> {
+  /** One HTTP request with an encoded (and compressed) body. Resolves on 2xx; rejects with PermanentError or RetryableError. */
+  async #post(body: Uint8Array): Promise<Accepted> {
     const started = performance.now();
-    const body = this.#cfg.compression === 'gzip' ? await gzip(payload) : payload;
     try {
       const res = await this.#request(body);
       this.#metrics.request(
