@@ -1,0 +1,171 @@
+/**
+ * Checkpoints of the receiver, stored as JSON values through a storage extension's client (or in
+ * memory when no `storage` is configured). Values are written only after the data they describe was
+ * delivered (the pipeline's `consume()` resolved).
+ */
+import type { Logger, StorageClient } from '../../runtime/component.ts';
+
+/** Lower edge of a scan: every event older than `c`, and those at exactly `c` whose pk is listed, are covered. */
+export interface FrontierJson {
+  /** Epoch microseconds as a decimal string; null = nothing covered (start of history). */
+  c: string | null;
+  pks: string[];
+}
+
+/** Progress of an event backfill (first start). */
+export interface BackfillState {
+  /** Newest `created` when the backfill began (µs); events after it belong to the incremental poller. */
+  upper: string;
+  /** Everything at or below this edge was delivered. */
+  frontier: FrontierJson;
+  /** Estimated rank (0 = newest) of the first event strictly older than the frontier, at `count`. */
+  hint: number;
+  /** Total events (pagination.count) when `hint` was measured. */
+  count: number;
+  pagesDone: number;
+  pagesTotal: number;
+  emitted: number;
+  startedAt: number;
+  /** pk → created (µs) of delivered events within `overlap` of `upper`, handed to the incremental poller. */
+  handover: [string, string][];
+}
+
+/** State of the events dataset. */
+export interface EventsState {
+  v: 1;
+  phase: 'backfill' | 'incremental';
+  /** Incremental: newest delivered `created` (µs), null when nothing was delivered or seen yet. */
+  hw: string | null;
+  /** Incremental: pk → created (µs) of events delivered within `overlap` below `hw`. */
+  window: [string, string][];
+  /** Incremental: an extra covered edge (backfill `none`: the events present at start are skipped). */
+  floor: FrontierJson | null;
+  backfill: BackfillState | null;
+}
+
+/** State of users and groups (when the last full listings finished; newest `last_updated` seen). */
+export interface DirectoryState {
+  v: 1;
+  usersFullAt: number | null;
+  usersChangesAt: number | null;
+  usersHw: string | null;
+  groupsFullAt: number | null;
+}
+
+export const EVENTS_KEY = 'events';
+export const DIRECTORY_KEY = 'directory';
+
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isMicros = (x: unknown): x is string => isStr(x) && /^-?\d{1,20}$/.test(x);
+const isPairs = (x: unknown): x is [string, string][] =>
+  Array.isArray(x) && x.every((p) => Array.isArray(p) && p.length === 2 && isStr(p[0]) && isMicros(p[1]));
+
+function isFrontier(x: unknown): x is FrontierJson {
+  if (x === null || typeof x !== 'object') return false;
+  const f = x as Record<string, unknown>;
+  return (f.c === null || isMicros(f.c)) && Array.isArray(f.pks) && f.pks.every(isStr);
+}
+
+function isBackfill(x: unknown): x is BackfillState {
+  if (x === null || typeof x !== 'object') return false;
+  const b = x as Record<string, unknown>;
+  return (
+    isMicros(b.upper) &&
+    isFrontier(b.frontier) &&
+    isNum(b.hint) &&
+    isNum(b.count) &&
+    isNum(b.pagesDone) &&
+    isNum(b.pagesTotal) &&
+    isNum(b.emitted) &&
+    isNum(b.startedAt) &&
+    isPairs(b.handover)
+  );
+}
+
+/** Validates a stored events state; a reason string when it is not one. */
+export function checkEventsState(x: unknown): EventsState | string {
+  if (x === null || typeof x !== 'object') return 'not an object';
+  const s = x as Record<string, unknown>;
+  if (s.v !== 1) return `unknown version ${String(s.v)}`;
+  if (s.phase !== 'backfill' && s.phase !== 'incremental') return 'bad phase';
+  if (!(s.hw === null || isMicros(s.hw))) return 'bad hw';
+  if (!isPairs(s.window)) return 'bad window';
+  if (!(s.floor === null || isFrontier(s.floor))) return 'bad floor';
+  if (!(s.backfill === null || isBackfill(s.backfill))) return 'bad backfill';
+  if (s.phase === 'backfill' && s.backfill === null) return 'backfill phase without backfill state';
+  return s as unknown as EventsState;
+}
+
+export function checkDirectoryState(x: unknown): DirectoryState | string {
+  if (x === null || typeof x !== 'object') return 'not an object';
+  const s = x as Record<string, unknown>;
+  if (s.v !== 1) return `unknown version ${String(s.v)}`;
+  const optNum = (v: unknown) => v === null || isNum(v);
+  if (!optNum(s.usersFullAt) || !optNum(s.usersChangesAt) || !optNum(s.groupsFullAt)) return 'bad times';
+  if (!(s.usersHw === null || isStr(s.usersHw))) return 'bad usersHw';
+  return s as unknown as DirectoryState;
+}
+
+/** JSON values by key, durable when a storage client is given. */
+export class CheckpointStore {
+  readonly #client: StorageClient | undefined;
+  readonly #memory = new Map<string, string>();
+  readonly #logger: Logger;
+  #closed = false;
+
+  constructor(client: StorageClient | undefined, logger: Logger) {
+    this.#client = client;
+    this.#logger = logger;
+  }
+
+  get durable(): boolean {
+    return this.#client !== undefined;
+  }
+
+  /**
+   * Loads and validates a value. A corrupt value is reported (error log) and ignored: the dataset then
+   * starts as configured for a first run.
+   */
+  async load<T>(key: string, check: (x: unknown) => T | string): Promise<T | undefined> {
+    let text: string | undefined;
+    if (this.#client) {
+      const buf = await this.#client.get(key);
+      text = buf?.toString('utf8');
+    } else text = this.#memory.get(key);
+    if (text === undefined) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      this.#logger.error('stored checkpoint is not valid JSON; ignoring it (starting as on a first run)', {
+        key,
+      });
+      return undefined;
+    }
+    const r = check(parsed);
+    if (typeof r === 'string') {
+      this.#logger.error('stored checkpoint is invalid; ignoring it (starting as on a first run)', {
+        key,
+        reason: r,
+      });
+      return undefined;
+    }
+    return r;
+  }
+
+  /** Replaces a value (atomically with file_storage). No-op after close. */
+  async save(key: string, value: unknown): Promise<void> {
+    if (this.#closed) return;
+    const text = JSON.stringify(value);
+    if (this.#client) await this.#client.set(key, Buffer.from(text, 'utf8'));
+    else this.#memory.set(key, text);
+  }
+
+  /** Stops accepting writes and closes the storage client. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#client?.close();
+  }
+}

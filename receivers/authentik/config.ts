@@ -1,0 +1,211 @@
+/**
+ * Configuration of the `authentik` receiver: reads authentik's REST API (events, users, groups) with
+ * an API token. The option names are a contract (issue 4); see README.md for the table.
+ */
+import * as z from 'zod';
+import {
+  duration,
+  formatDuration,
+  parseDuration,
+  positiveInt,
+  retryDefaults,
+  retrySchema,
+  secret,
+  tlsSchema,
+} from '../../runtime/config/types.ts';
+
+/** Where the first run starts: the whole retained history, a look-back window, or "from now". */
+export type Backfill = { kind: 'all' } | { kind: 'none' } | { kind: 'duration'; ms: number };
+
+const backfill = z
+  .string({ error: 'expected "all", "none" or a duration such as "720h"' })
+  .transform((v, ctx): Backfill => {
+    const s = v.trim();
+    if (s === 'all') return { kind: 'all' };
+    if (s === 'none') return { kind: 'none' };
+    const ms = parseDuration(s);
+    if (ms === undefined || ms <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${v}" is not a backfill mode: use "all", "none" or a positive duration such as "168h"`,
+      });
+      return z.NEVER;
+    }
+    return { kind: 'duration', ms };
+  });
+
+/** Largest page size we ever ask for. Servers 2025.12+ clamp to 100 anyway; older ones honour any size. */
+export const MAX_PAGE_SIZE = 1000;
+
+const pageSize = positiveInt('a page size between 1 and 1000').max(MAX_PAGE_SIZE, {
+  error: 'page_size must be at most 1000 (authentik 2025.12+ clamps to 100 by default)',
+});
+
+const eventsSchema = z.strictObject({
+  /** Collect audit events. */
+  enabled: z.boolean().default(true),
+  /** Time between incremental polls. */
+  interval: duration({ min: 1000 }).default(10_000),
+  /** Requested page size (the server may clamp it; the receiver follows what the server returns). */
+  page_size: pageSize.default(100),
+  /** First start without a checkpoint: `all` (whole retained history), a duration (that far back) or `none`. */
+  backfill: backfill.default({ kind: 'all' }),
+  /**
+   * Re-scan window below the newest delivered `created`, to catch events that become visible late
+   * (commit lag) or share a timestamp. Costs: every poll reads the events of this window again.
+   */
+  overlap: duration({ min: 1000, max: 24 * 3_600_000 }).default(60_000),
+  /** Use the enterprise QL `search=created >= "…"` filter when the server honours it (verified client-side). */
+  use_ql: z.boolean().default(true),
+});
+
+const usersSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Time between full listings. */
+  interval: duration({ min: 1000 }).default(3_600_000),
+  page_size: pageSize.default(100),
+  /**
+   * Between full listings, how often to read only the users changed since the last read
+   * (`last_updated__gt`, authentik 2025.8+). 0 disables it.
+   */
+  changes_interval: duration().default(300_000),
+});
+
+const groupsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Time between full listings (groups have no change filter). */
+  interval: duration({ min: 1000 }).default(3_600_000),
+  page_size: pageSize.default(100),
+});
+
+function endpointUrl() {
+  return z
+    .string({
+      error: (iss) => (iss.input === undefined ? 'required: base URL of authentik' : 'expected a string'),
+    })
+    .min(1, { error: 'must not be empty' })
+    .transform((v, ctx) => {
+      let u: URL;
+      try {
+        u = new URL(v.trim());
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL (e.g. https://authentik.example.com)` });
+        return z.NEVER;
+      }
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+        ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, got ${u.protocol}` });
+        return z.NEVER;
+      }
+      if (u.username !== '' || u.password !== '') {
+        ctx.addIssue({ code: 'custom', message: 'must not contain credentials; use token or token_file' });
+        return z.NEVER;
+      }
+      if (u.search !== '' || u.hash !== '') {
+        ctx.addIssue({ code: 'custom', message: 'must not contain a query or fragment' });
+        return z.NEVER;
+      }
+      // Base URL without trailing slash; a sub-path (authentik behind /auth/) is kept.
+      return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+    });
+}
+
+/** Schema of `receivers.authentik[/name]`. */
+export const configSchema = z
+  .strictObject({
+    /** Base URL of authentik; `/api/v3/...` is appended. A trailing slash is tolerated. */
+    endpoint: endpointUrl(),
+    /** API token (intent "API Token"). Exactly one of token / token_file. */
+    token: secret().optional(),
+    /** File holding the API token (read when the receiver is created and again after a 403). */
+    token_file: z.string().min(1, { error: 'must not be empty' }).optional(),
+    /** Id of a storage extension keeping the checkpoints; without it state lives in memory only. */
+    storage: z.string().min(1, { error: 'must not be empty' }).optional(),
+    /** Identity of the checkpoints (default `authentik:` + endpoint), so renaming the receiver keeps them. */
+    storage_key: z.string().min(1).optional(),
+    events: eventsSchema.prefault({}),
+    users: usersSchema.prefault({}),
+    groups: groupsSchema.prefault({}),
+    /** Per-request deadline (connect + headers + body). */
+    timeout: duration({ min: 1 }).default(30_000),
+    /** Upper bound of concurrent requests and pooled connections to authentik. */
+    max_concurrent_requests: positiveInt().max(64, { error: 'must be at most 64' }).default(4),
+    tls: tlsSchema.prefault({}),
+    /** HTTP(S) proxy, `http://[user:pass@]host:port`. */
+    proxy_url: z.string().min(1).optional(),
+    /** Largest accepted response body (after decompression). */
+    max_response_size: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024),
+    /** Retry of failed API requests (5xx, 429, resets, timeouts, bad bodies). 0 max_elapsed_time = forever. */
+    api_retry: retrySchema.prefault({}),
+    /** Retry of batches the pipeline refused with a retryable error. 0 max_elapsed_time = forever. */
+    retry_on_failure: retrySchema.prefault({}),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.token === undefined) === (v.token_file === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: v.token === undefined ? [] : ['token_file'],
+        message:
+          v.token === undefined
+            ? 'one of token or token_file is required (an authentik API token)'
+            : 'token and token_file are mutually exclusive',
+      });
+    }
+    if (v.proxy_url !== undefined) {
+      let ok: boolean;
+      try {
+        const p = new URL(v.proxy_url);
+        ok = p.protocol === 'http:' || p.protocol === 'https:';
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['proxy_url'],
+          message: 'must be an http(s) URL (http://host:port)',
+        });
+      }
+    }
+    if (v.users.changes_interval > 0 && v.users.changes_interval >= v.users.interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['users', 'changes_interval'],
+        message: `must be shorter than users.interval (${formatDuration(v.users.interval)}) or 0 to disable`,
+      });
+    }
+    if (!v.events.enabled && !v.users.enabled && !v.groups.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'events, users and groups are all disabled: nothing to collect',
+      });
+    }
+    if (v.storage_key !== undefined && v.storage === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage_key'],
+        message: 'only meaningful together with storage',
+      });
+    }
+  });
+
+/** Parsed configuration (durations in milliseconds). */
+export type Config = z.output<typeof configSchema>;
+
+/** The default configuration as a user would write it (endpoint and token are required). */
+export function createDefaultConfig(): Record<string, unknown> {
+  return {
+    events: { enabled: true, interval: '10s', page_size: 100, backfill: 'all', overlap: '1m', use_ql: true },
+    users: { enabled: true, interval: '1h', page_size: 100, changes_interval: '5m' },
+    groups: { enabled: true, interval: '1h', page_size: 100 },
+    timeout: '30s',
+    max_concurrent_requests: 4,
+    tls: { insecure_skip_verify: false },
+    max_response_size: 64 * 1024 * 1024,
+    api_retry: { ...retryDefaults },
+    retry_on_failure: { ...retryDefaults },
+  };
+}

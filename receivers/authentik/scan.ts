@@ -1,0 +1,399 @@
+/**
+ * Gap-free, oldest-first reading of authentik's event list with nothing but offset pagination.
+ *
+ * authentik has no time filter (spec §2), only `ordering=-created` pages whose offsets shift while
+ * events are inserted (at the top) and deleted (retention at the bottom, GDPR cleanup anywhere). This
+ * engine never trusts offsets; it trusts only the data each response contains:
+ *
+ * - A *frontier* F marks what is covered: every event older than F.c, and those at exactly F.c whose
+ *   pk is in F.pks. The scan moves F upwards (towards newer events) and emits oldest first.
+ * - A response is one contiguous slice of the current order. If it contains an event strictly older
+ *   than F.c (or is the last page), it covers without a gap every event from F up to its top row: its
+ *   rows newer than F are emitted (ascending) and F moves to its top. Otherwise (slice entirely newer
+ *   than F) rows may be missing in between: that is a *gap*, and the engine re-locates F (galloping
+ *   and bisecting over pages, using the fact that "strictly older than F.c" is monotone along the
+ *   order) instead of guessing.
+ * - Consecutive reads must overlap, which plain page numbers never do (page k+1 starts where page k
+ *   ended). The planner therefore picks, per request, a page size Q in [P/2, P] and a page number j
+ *   whose slice [(j-1)Q, jQ) ends just below the frontier's estimated rank plus a safety margin, and
+ *   starts as high as possible. The margin adapts to the drift observed between planned and actual
+ *   ranks (inserts while reading).
+ * - Up to `concurrency` planned reads are in flight; results are consumed in order.
+ *
+ * Duplicates cannot arise (rows at or below F are never emitted) and rows cannot be skipped (an
+ * event is emitted unless a gap-free response showed it to be covered). Events inserted later with an
+ * older `created` (commit lag) are the incremental poller's overlap window's business.
+ */
+import type { Page } from './client.ts';
+import { ApiError, InvalidPageError, StoppedError } from './client.ts';
+
+/** One event of a response: pk, created (µs) and the record as returned. */
+export interface Row {
+  pk: string;
+  c: bigint;
+  raw: Record<string, unknown>;
+}
+
+/** What is covered: events older than `c`, plus those at `c` listed in `pks`. `c === null`: nothing. */
+export interface Frontier {
+  c: bigint | null;
+  pks: ReadonlySet<string>;
+}
+
+/** A response positioned in the order. */
+export interface Read {
+  /** 0-based rank of the first row (0 = newest event). */
+  s: number;
+  /** Rows in response order (descending `created`). */
+  rows: Row[];
+  count: number;
+  /** pagination.next == 0 */
+  last: boolean;
+  /** The page as received (for rebuilding records). */
+  page: Page | undefined;
+  /** The page was past the end (404 Invalid page). */
+  invalid: boolean;
+  /** The requested slice, for diagnostics. */
+  size: number;
+  pageNo: number;
+}
+
+export type Classification = 'found' | 'above' | 'below' | 'end';
+
+/** Strictly older than the frontier: certainly covered, and marks the response as reaching down to F. */
+export function olderThan(r: Row, f: Frontier): boolean {
+  return f.c !== null && r.c < f.c;
+}
+
+/** Covered by the frontier (already delivered or out of range). */
+export function covered(r: Row, f: Frontier): boolean {
+  return f.c !== null && (r.c < f.c || (r.c === f.c && f.pks.has(r.pk)));
+}
+
+/**
+ * Where a response lies relative to the frontier:
+ * - found: contains the frontier edge (an event strictly older than F.c, or the end of the list) and
+ *   its top is not older than F: usable.
+ * - below: even its newest event is older than F.c (covered entirely; the edge is higher up).
+ * - above: no event older than F.c and not the last page (the edge is further down).
+ * - end: past the end of the list.
+ */
+export function classify(read: Read, f: Frontier): Classification {
+  if (read.invalid) return 'end';
+  if (read.rows.length === 0) return read.s === 0 || read.last ? (read.count === 0 ? 'found' : 'end') : 'end';
+  let max = read.rows[0]!.c;
+  let hasOlder = false;
+  for (const r of read.rows) {
+    if (r.c > max) max = r.c;
+    if (olderThan(r, f)) hasOlder = true;
+  }
+  if (f.c !== null && max < f.c) return 'below';
+  if (hasOlder || read.last) return 'found';
+  return 'above';
+}
+
+/** A planned request: page size and 1-based page number, covering ranks [s, s+size). */
+export interface Plan {
+  size: number;
+  page: number;
+  s: number;
+}
+
+/**
+ * Picks the request that contains rank `need + margin` (so it reaches `margin` rows below the
+ * frontier's estimated edge) and starts as high (small rank) as possible, with a page size in
+ * [ceil(P/2), P]. `count`, when known, caps the target at the last row.
+ */
+export function plan(need: number, margin: number, maxSize: number, count: number | undefined): Plan {
+  let eMin = need + 1 + Math.max(0, margin);
+  if (count !== undefined && count > 0) eMin = Math.min(eMin, count);
+  eMin = Math.max(1, eMin);
+  const P = Math.max(1, maxSize);
+  let best: Plan | undefined;
+  for (let q = P; q >= Math.max(1, Math.ceil(P / 2)); q--) {
+    const page = Math.ceil(eMin / q);
+    const s = (page - 1) * q;
+    if (!best || s < best.s) best = { size: q, page, s };
+    if (s === 0) break;
+  }
+  return best!;
+}
+
+export interface ScanEmit {
+  /** New events of one response, oldest first (may be empty when only the frontier moved). */
+  rows: Row[];
+  read: Read;
+  /** The frontier once these rows are delivered. */
+  frontier: Frontier;
+  /** Estimated rank of the new frontier's edge (for resuming) and the count it was measured at. */
+  hint: number;
+  count: number;
+}
+
+export interface ScanParams {
+  /** Fetches page `page` of size `size` in `-created` order. May throw InvalidPageError. */
+  fetch(size: number, page: number, signal: AbortSignal): Promise<Page>;
+  /** Turns a page into rows (drops and reports malformed records). */
+  parse(page: Page): Row[];
+  /** Largest page size to request (the server's clamp, once known). */
+  pageSize(): number;
+  /** Called when a response shows the server's effective maximum page size is smaller. */
+  clamp(size: number): void;
+  concurrency: number;
+  frontier: Frontier;
+  /** Newest `created` to emit (inclusive); null = up to the newest event. */
+  upper: bigint | null;
+  /** Estimated rank of the frontier's edge (0 = start at page 1), and the count it was measured at. */
+  hint: number;
+  hintCount: number | undefined;
+  /** Extra filter for emission (incremental: not already delivered within the overlap window). */
+  accept(r: Row): boolean;
+  /** Delivers rows and persists the new frontier; the scan continues only after it resolves. */
+  emit(e: ScanEmit): Promise<void>;
+  /** Observes every response (progress, metrics). */
+  onRead?(read: Read, cls: Classification): void;
+  /** A gap was found: pages shifted under the scan. */
+  onResync?(reason: string): void;
+  signal: AbortSignal;
+}
+
+export interface ScanResult {
+  frontier: Frontier;
+  /** The first response of the scan (the incremental poller's page 1). */
+  firstRead: Read | undefined;
+  requests: number;
+}
+
+const MAX_LOCATE_PROBES = 200;
+
+/** Runs a scan to the top (or to `upper`). Rejects with StoppedError on shutdown. */
+export async function scan(p: ScanParams): Promise<ScanResult> {
+  let f: Frontier = p.frontier;
+  let lastCount: number | undefined = p.hintCount;
+  let requests = 0;
+  let firstRead: Read | undefined;
+  const drifts: number[] = [];
+  let margin = 2;
+
+  const toRead = (page: Page, size: number, pageNo: number): Read => {
+    const rows = p.parse(page);
+    for (let i = 1; i < rows.length; i++) {
+      if (rows[i]!.c > rows[i - 1]!.c) {
+        throw new ApiError(
+          'authentik did not return events in ordering=-created order; cannot page safely',
+          'bad_order',
+        );
+      }
+    }
+    const s = page.results.length > 0 && page.startIndex > 0 ? page.startIndex - 1 : (pageNo - 1) * size;
+    // A full, non-last page shorter than requested reveals the server's page-size clamp (2025.12+).
+    if (page.next !== 0 && page.results.length > 0 && page.results.length < size)
+      p.clamp(page.results.length);
+    lastCount = page.count;
+    return { s, rows, count: page.count, last: page.next === 0, page, invalid: false, size, pageNo };
+  };
+
+  const get = async (size: number, pageNo: number, signal: AbortSignal): Promise<Read> => {
+    requests++;
+    try {
+      const page = await p.fetch(size, pageNo, signal);
+      const r = toRead(page, size, pageNo);
+      firstRead ??= r;
+      return r;
+    } catch (e) {
+      if (e instanceof InvalidPageError) {
+        // Past the end: the list is shorter than (pageNo-1)*size now.
+        const s = (pageNo - 1) * size;
+        if (lastCount === undefined || lastCount > s) lastCount = s;
+        return { s, rows: [], count: lastCount, last: true, page: undefined, invalid: true, size, pageNo };
+      }
+      throw e;
+    }
+  };
+
+  /** Emits the rows of a usable response and advances the frontier. True when the scan is complete. */
+  const take = async (read: Read): Promise<{ done: boolean; need: number }> => {
+    const inRange = p.upper === null ? read.rows : read.rows.filter((r) => r.c <= p.upper!);
+    const reachedTop = read.s === 0 || inRange.length < read.rows.length;
+    const fresh = inRange.filter((r) => !covered(r, f) && p.accept(r));
+    fresh.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0));
+    let next = f;
+    let need = read.s + read.rows.length;
+    if (inRange.length > 0) {
+      let top = inRange[0]!.c;
+      for (const r of inRange) if (r.c > top) top = r.c;
+      if (f.c === null || top >= f.c) {
+        const pks = new Set(inRange.filter((r) => r.c === top).map((r) => r.pk));
+        if (f.c === top) for (const pk of f.pks) pks.add(pk);
+        next = { c: top, pks };
+      }
+      need = read.s + read.rows.filter((r) => next.c === null || r.c >= next.c).length;
+    }
+    await p.emit({ rows: fresh, read, frontier: next, hint: need, count: read.count });
+    f = next;
+    return { done: reachedTop, need };
+  };
+
+  /**
+   * Finds a usable response by probing pages: gallop from the hint, then bisect between a response
+   * known to be above the edge and one known to be below it.
+   */
+  const locate = async (hint: number, hintCount: number | undefined): Promise<Read | 'done'> => {
+    let lo = -1; // the edge's rank is >= lo (end of a response found entirely above)
+    let hi = Number.POSITIVE_INFINITY; // the edge's rank is <= hi
+    let step = Math.max(1, p.pageSize());
+    let r = Math.max(0, hint);
+    let corrected = hintCount === undefined;
+    for (let probe = 0; probe < MAX_LOCATE_PROBES; probe++) {
+      if (p.signal.aborted) break;
+      const P = Math.max(1, p.pageSize());
+      let read: Read;
+      if (lo >= 0 && hi !== Number.POSITIVE_INFINITY && hi - lo < P - 1) {
+        const pl = plan(hi, 0, P, lastCount);
+        read = await get(pl.size, pl.page, p.signal);
+      } else {
+        read = await get(P, Math.floor(r / P) + 1, p.signal);
+      }
+      const cls = classify(read, f);
+      p.onRead?.(read, cls);
+      if (cls === 'found') return read;
+      if (cls === 'below') {
+        if (read.s === 0) return 'done';
+        hi = Math.min(hi, read.s);
+      } else if (cls === 'above') {
+        lo = Math.max(lo, read.s + read.rows.length);
+      } else {
+        hi = Math.min(hi, Math.max(0, Math.min(read.s, lastCount ?? read.s) - 1));
+        if (lastCount === 0) return 'done';
+      }
+      if (lo >= 0 && hi !== Number.POSITIVE_INFINITY && hi < lo) {
+        // The order moved under the probes; start over around the newest information.
+        hi = Number.POSITIVE_INFINITY;
+        step = P;
+      }
+      if (!corrected && hintCount !== undefined && read.count !== hintCount) {
+        // Inserts (or deletes) since the hint was measured move the edge by about the difference.
+        corrected = true;
+        const guess = Math.max(0, hint + (read.count - hintCount));
+        if (guess >= lo && guess <= hi) {
+          r = guess;
+          continue;
+        }
+      }
+      corrected = true;
+      // Gallop: the adjacent page first, then skipping 1, 3, 7, … pages.
+      if (hi === Number.POSITIVE_INFINITY) {
+        r = lo + (step - P);
+        step *= 2;
+      } else if (lo < 0) {
+        r = Math.max(0, hi - 1 - (step - P));
+        step *= 2;
+      } else {
+        r = Math.floor((lo + hi) / 2);
+      }
+    }
+    if (p.signal.aborted) throw new StoppedError();
+    throw new ApiError(
+      `could not find the scan position after ${MAX_LOCATE_PROBES} probes (events change faster than they can be read?)`,
+      'locate_failed',
+    );
+  };
+
+  // ---- initial position ----
+  const start = await locate(p.hint, p.hintCount);
+  if (start === 'done') return { frontier: f, firstRead, requests };
+  let res = await take(start);
+  if (res.done) return { frontier: f, firstRead, requests };
+
+  // ---- pipelined reads upwards ----
+  let cursor = res.need;
+  for (;;) {
+    if (p.signal.aborted) throw new StoppedError();
+    const chain = new AbortController();
+    const signal = AbortSignal.any([p.signal, chain.signal]);
+    const pending: {
+      need: number;
+      plan: Plan;
+      result: Promise<{ ok: true; read: Read } | { ok: false; err: unknown }>;
+    }[] = [];
+    let topDispatched = false;
+    let gap: { hint: number; reason: string } | undefined;
+    let finished = false;
+    const dispatch = () => {
+      while (!topDispatched && pending.length < Math.max(1, p.concurrency)) {
+        const pl = plan(cursor, margin, p.pageSize(), lastCount);
+        const result = get(pl.size, pl.page, signal).then(
+          (read) => ({ ok: true as const, read }),
+          (err: unknown) => ({ ok: false as const, err }),
+        );
+        pending.push({ need: cursor, plan: pl, result });
+        if (pl.s === 0) topDispatched = true;
+        cursor = pl.s + 1;
+      }
+    };
+    try {
+      dispatch();
+      while (pending.length > 0) {
+        const head = pending.shift()!;
+        const out = await head.result;
+        if (!out.ok) throw out.err;
+        const read = out.read;
+        const cls = classify(read, f);
+        p.onRead?.(read, cls);
+        if (cls === 'found') {
+          const idx = read.rows.findIndex((r) => olderThan(r, f));
+          if (idx >= 0) {
+            drifts.push(read.s + idx - head.need);
+            if (drifts.length > 8) drifts.shift();
+            const worst = Math.max(0, ...drifts);
+            margin = Math.min(Math.max(2, 2 + 2 * worst), Math.max(2, Math.floor(p.pageSize() / 2)));
+          }
+          res = await take(read);
+          if (res.done) {
+            finished = true;
+            break;
+          }
+          if (read.s !== head.plan.s || (!read.last && read.rows.length !== head.plan.size)) {
+            // The server did not serve the planned slice (clamp): re-plan from what it served.
+            cursor = res.need;
+            break;
+          }
+          dispatch();
+        } else if (cls === 'below') {
+          if (read.s === 0) {
+            finished = true;
+            break;
+          }
+          dispatch();
+        } else {
+          gap =
+            cls === 'above'
+              ? {
+                  hint: read.s + read.rows.length + margin,
+                  reason: 'events inserted while paging shifted the pages',
+                }
+              : {
+                  hint: Math.max(0, (lastCount ?? 1) - 1),
+                  reason: 'the list shrank while paging (404 Invalid page)',
+                };
+          break;
+        }
+      }
+    } finally {
+      chain.abort();
+      // Settle abandoned requests (their results are not needed).
+      await Promise.all(pending.map((x) => x.result));
+    }
+    if (finished) return { frontier: f, firstRead, requests };
+    if (gap) {
+      p.onResync?.(gap.reason);
+      drifts.length = 0;
+      margin = Math.min(Math.max(2, margin * 2), Math.max(2, Math.floor(p.pageSize() / 2)));
+      const again = await locate(gap.hint, undefined);
+      if (again === 'done') return { frontier: f, firstRead, requests };
+      res = await take(again);
+      if (res.done) return { frontier: f, firstRead, requests };
+      cursor = res.need;
+    }
+  }
+}
