@@ -567,3 +567,45 @@ describe('otlphttp TLS', () => {
     },
   );
 });
+
+describe('otlphttp bad input', () => {
+  test('a record that cannot be mapped or encoded is dropped alone; the others are delivered', async () => {
+    const fake = await startFakeEndpoint();
+    try {
+      const settings = nopSettings('otlphttp', 'exporter');
+      const exp = await factory.create(settings, factory.configSchema.parse({ endpoint: fake.url }));
+      const circular: Record<string, unknown> = { a: 1 };
+      circular['self'] = circular;
+      const bad: LogRecord[] = [
+        // circular resource map: mapping (JSON text of a map value) fails
+        {
+          observedTimestamp: hrTimeFromMillis(1),
+          body: 'x',
+          attributes: {},
+          resource: { r: circular as never },
+        },
+        // circular body: the serializer fails
+        { observedTimestamp: hrTimeFromMillis(1), body: circular as never, attributes: {} },
+      ];
+      await exp.consume([ecsRecord(1), ...bad, ecsRecord(2)]);
+      await exp.shutdown();
+      assert.equal(fake.requests.length, 1);
+      assert.equal(fake.requests[0]!.records.length, 2);
+      assert.deepEqual(settings.drops, [
+        { count: 1, reason: 'otlp_permanent_error' },
+        { count: 1, reason: 'otlp_permanent_error' },
+      ]);
+
+      // Only bad records: nothing delivered, the caller gets a permanent error and accounts for them.
+      const exp2 = await factory.create(
+        nopSettings('otlphttp', 'exporter'),
+        factory.configSchema.parse({ endpoint: fake.url }),
+      );
+      await assert.rejects(exp2.consume(bad), (err: unknown) => err instanceof PermanentError);
+      await exp2.shutdown();
+      assert.equal(fake.requests.length, 1);
+    } finally {
+      await fake.close();
+    }
+  });
+});

@@ -146,11 +146,26 @@ export class OtlpHttpExporter implements Exporter {
 
   async #consume(batch: LogsBatch): Promise<void> {
     if (batch.length === 0) return;
-    const records = batch.map((r) => this.#mapper.map(r));
+    const failures: { count: number; error: unknown }[] = [];
+    const records: ReadableLogRecord[] = [];
+    let unmappable: unknown;
+    for (const r of batch) {
+      try {
+        records.push(this.#mapper.map(r));
+      } catch (err) {
+        unmappable ??= err;
+        failures.push({ count: 1, error: new PermanentError(`cannot map record: ${errorMessage(err)}`) });
+      }
+    }
+    if (unmappable !== undefined) {
+      this.#log.error('records cannot be mapped to OTLP; dropping them', {
+        count: batch.length - records.length,
+        error: errorMessage(unmappable),
+      });
+    }
     this.#reportConvertedResources();
     const max = this.#cfg.max_batch_size;
     let delivered = 0;
-    const failures: { count: number; error: unknown }[] = [];
     for (let i = 0; i < records.length; i += max) {
       const chunk = i === 0 && records.length <= max ? records : records.slice(i, i + max);
       const { payload, sent, unserializable } = this.#encode(chunk);
