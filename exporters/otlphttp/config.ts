@@ -97,10 +97,9 @@ export function logsUrl(cfg: Pick<Config, 'endpoint' | 'logs_endpoint'>): URL {
   return u;
 }
 
-/** Default config as a user would write it (the endpoint is required and has no default). */
+/** Default config as a user would write it. `endpoint` is required and has no default, so it is absent. */
 export function createDefaultConfig(): Record<string, unknown> {
   return {
-    endpoint: 'http://localhost:4318',
     encoding: 'proto',
     headers: {},
     compression: 'gzip',
