@@ -1,0 +1,226 @@
+/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EsClient } from './client.ts';
+import { buildProperties, resolveField } from './mappings.ts';
+import type { Degradation } from './mappings.ts';
+import {
+  TEMPLATE_VERSION,
+  buildTemplates,
+  detectServer,
+  initialServerTypes,
+  installTemplates,
+  unknownTypesIn,
+} from './templates.ts';
+import type { ServerInfo } from './templates.ts';
+import { FakeElasticsearch } from './testing.ts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- walking mapping JSON */
+function field(props: any, path: string): any {
+  const parts = path.split('.');
+  let node = { properties: props };
+  for (const p of parts) node = node.properties[p];
+  return node;
+}
+
+const fullEs = { flavor: 'elasticsearch' as const, unsupported: new Set(['flat_object']) };
+
+describe('mappings', () => {
+  test('documented types on a full Elasticsearch', () => {
+    const set = buildTemplates(fullEs, 250);
+    const ecs = set.templates.find((t) => t.name === 'authentik-collector-ecs@mappings')!;
+    const props = (ecs.body as any).template.mappings.properties;
+    assert.equal(field(props, 'source.ip').type, 'ip');
+    assert.equal(field(props, 'source.geo.location').type, 'geo_point');
+    assert.equal(field(props, 'url.path').type, 'wildcard');
+    assert.deepEqual(field(props, 'event.original'), { type: 'keyword', index: false, doc_values: false });
+    assert.deepEqual(field(props, 'event.module'), { type: 'constant_keyword', value: 'authentik' });
+    assert.equal(field(props, 'related.ip').type, 'ip');
+    const ev = set.templates.find((t) => t.name === 'authentik-collector-logs-authentik.event@mappings')!;
+    const evp = (ev.body as any).template.mappings.properties;
+    assert.equal(field(evp, 'authentik.event.context.diff').type, 'flattened');
+    assert.equal(field(evp, 'authentik.event.created').type, 'date');
+    assert.equal(field(evp, 'authentik.event.client_ip').type, 'ip');
+    assert.equal(field(evp, 'authentik.event.context.created').type, 'boolean');
+    assert.deepEqual(field(evp, 'event.dataset'), { type: 'constant_keyword', value: 'authentik.event' });
+    const gr = set.templates.find((t) => t.name === 'authentik-collector-logs-authentik.group@mappings')!;
+    assert.equal(field((gr.body as any).template.mappings.properties, 'authentik.group.num_pk').type, 'long');
+    const us = set.templates.find((t) => t.name === 'authentik-collector-logs-authentik.user@mappings')!;
+    assert.equal(
+      field((us.body as any).template.mappings.properties, 'authentik.user.last_login').type,
+      'date',
+    );
+    assert.equal(set.degraded.length, 0);
+    const idx = set.templates.filter((t) => t.kind === 'index');
+    assert.deepEqual(
+      idx.map((t) => (t.body as any).index_patterns[0] as string),
+      ['logs-authentik.event-*', 'logs-authentik.user-*', 'logs-authentik.group-*'],
+    );
+    for (const t of idx) {
+      assert.deepEqual((t.body as any).data_stream, {});
+      assert.equal((t.body as any).priority, 250);
+      assert.equal((t.body as any).version, TEMPLATE_VERSION);
+    }
+    // component templates come before the index templates that use them
+    assert.ok(
+      set.templates.findIndex((t) => t.kind === 'index') >
+        set.templates.findLastIndex((t) => t.kind === 'component'),
+    );
+  });
+
+  test('core-only Elasticsearch degrades constant_keyword, wildcard, match_only_text', () => {
+    const info: ServerInfo = {
+      flavor: 'elasticsearch',
+      version: '8.19.21',
+      major: 8,
+      minor: 19,
+      modules: ['x-pack-core'],
+      source: 'nodes',
+    };
+    const types = initialServerTypes(info);
+    const degraded: Degradation[] = [];
+    const props = buildProperties(
+      { a: 'wildcard', b: { type: 'constant_keyword', value: 'v' }, c: 'match_only_text', d: 'flattened' },
+      types,
+      degraded,
+    );
+    assert.equal(field(props, 'a').type, 'keyword');
+    assert.equal(field(props, 'b').type, 'keyword');
+    assert.equal(field(props, 'c').type, 'text');
+    assert.equal(field(props, 'd').type, 'flattened');
+    assert.deepEqual(
+      degraded.map((d) => `${d.field}:${d.wanted}->${d.used}`),
+      ['a:wildcard->keyword', 'b:constant_keyword->keyword', 'c:match_only_text->text'],
+    );
+  });
+
+  test('OpenSearch: flat_object for flattened; constant_keyword only with a value', () => {
+    const types = initialServerTypes({
+      flavor: 'opensearch',
+      version: '2.19.6',
+      major: 2,
+      minor: 19,
+      source: 'root',
+    });
+    assert.deepEqual(resolveField('flattened', types).mapping, { type: 'flat_object' });
+    assert.deepEqual(resolveField({ type: 'constant_keyword', value: 'logs' }, types).mapping, {
+      type: 'constant_keyword',
+      value: 'logs',
+    });
+    assert.equal(resolveField('constant_keyword', types).mapping['type'], 'keyword');
+    const old = initialServerTypes({
+      flavor: 'opensearch',
+      version: '2.3.0',
+      major: 2,
+      minor: 3,
+      source: 'root',
+    });
+    assert.deepEqual(resolveField('flattened', old).mapping, { type: 'object', enabled: false });
+    assert.equal(resolveField('wildcard', old).mapping['type'], 'keyword');
+  });
+
+  test('unknown types are read from refusals of both flavours', () => {
+    assert.deepEqual(
+      unknownTypesIn('{"reason":"The mapper type [wildcard] declared on field [f] does not exist."}'),
+      ['wildcard'],
+    );
+    assert.deepEqual(unknownTypesIn('No handler for type [flattened] declared on field [x]'), ['flattened']);
+    assert.deepEqual(
+      unknownTypesIn('Field [f] of type constant_keyword is missing required parameter [value]'),
+      ['constant_keyword'],
+    );
+    assert.deepEqual(unknownTypesIn('something else'), []);
+  });
+});
+
+describe('detection and install against a fake server', () => {
+  let fake: FakeElasticsearch;
+  let client: EsClient;
+  afterEach(async () => {
+    await client.close();
+    await fake.close();
+  });
+  const mk = async (opts: ConstructorParameters<typeof FakeElasticsearch>[0]) => {
+    fake = new FakeElasticsearch(opts);
+    await fake.start();
+    client = new EsClient({
+      endpoints: [fake.url],
+      timeoutMs: 2000,
+      connections: 2,
+      cooldownMs: 1000,
+      userAgent: 't/1',
+    });
+  };
+
+  test('detects OpenSearch from version.distribution', async () => {
+    await mk({ flavor: 'opensearch', version: '2.19.6' });
+    const info = await detectServer(client);
+    assert.equal(info.flavor, 'opensearch');
+    assert.equal(info.version, '2.19.6');
+    assert.equal(info.source, 'root');
+  });
+
+  test('falls back to node info when GET / is missing (core-only Elasticsearch)', async () => {
+    await mk({ version: '8.19.21', modules: ['x-pack-core'] });
+    fake.otherFault = (r) =>
+      r.path === '/' ? { status: 405, body: { error: 'Incorrect HTTP method', status: 405 } } : undefined;
+    const info = await detectServer(client);
+    assert.deepEqual([info.flavor, info.version, info.source], ['elasticsearch', '8.19.21', 'nodes']);
+    assert.deepEqual(info.modules, ['x-pack-core']);
+  });
+
+  test('installs once, then finds them up to date', async () => {
+    await mk({});
+    const types = initialServerTypes(await detectServer(client));
+    const r1 = await installTemplates(client, types, 250);
+    assert.equal(r1.installed.length, 8);
+    assert.equal(r1.upToDate.length, 0);
+    const puts = fake.requests.filter((r) => r.method === 'PUT').length;
+    const r2 = await installTemplates(client, types, 250);
+    assert.equal(r2.installed.length, 0);
+    assert.equal(r2.upToDate.length, 8);
+    assert.equal(fake.requests.filter((r) => r.method === 'PUT').length, puts, 'no second PUT');
+  });
+
+  test('an older installed version is replaced', async () => {
+    await mk({});
+    fake.templates.set('_index_template/authentik-collector-logs-authentik.user', {
+      version: TEMPLATE_VERSION - 1,
+    });
+    const r = await installTemplates(client, initialServerTypes(await detectServer(client)), 250);
+    assert.ok(r.installed.includes('authentik-collector-logs-authentik.user'));
+  });
+
+  test('degrades a type the server refuses and re-sends', async () => {
+    // Modules unknown (node info hidden), so nothing is degraded up front; the server refuses wildcard.
+    await mk({ unknownTypes: ['wildcard', 'constant_keyword'] });
+    fake.otherFault = (r) => (r.path.startsWith('/_nodes') ? { status: 403 } : undefined);
+    const types = initialServerTypes(await detectServer(client));
+    const r = await installTemplates(client, types, 250);
+    assert.deepEqual(r.discoveredUnsupported.sort(), ['constant_keyword', 'wildcard']);
+    assert.equal(r.installed.length, 8);
+    const stored = JSON.stringify([...fake.templates.values()]);
+    assert.ok(!stored.includes('"wildcard"') && !stored.includes('"constant_keyword"'));
+  });
+
+  test('403 on template PUT is a privilege error', async () => {
+    await mk({});
+    fake.otherFault = (r) =>
+      r.method === 'PUT'
+        ? {
+            status: 403,
+            body: {
+              error: {
+                type: 'security_exception',
+                reason: 'action [indices:admin/index_template/put] is unauthorized',
+              },
+              status: 403,
+            },
+          }
+        : undefined;
+    await assert.rejects(
+      installTemplates(client, fullEs, 250),
+      (e: any) => e.kind === 'privilege' && /unauthorized/.test(e.message),
+    );
+  });
+});
