@@ -999,7 +999,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   // ---- insert / delete timers ----
   const timers: NodeJS.Timeout[] = [];
   const insertNow = (n: number): number[] => {
-    const base = Date.now() * 1000;
+    // microsecond clock, like PostgreSQL's now() resolution
+    const base = Math.floor((performance.timeOrigin + performance.now()) * 1000);
     const created: number[] = [];
     for (let i = 0; i < n; i++) created.push(base + i);
     return store.appendSorted(created);
