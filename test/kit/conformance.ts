@@ -51,6 +51,8 @@ export interface ConformanceOptions {
    * `minimalConfig`): run the downstream-error contract tests.
    */
   emitsData?: boolean;
+  /** How long the receiver error-contract tests wait for the receiver to act (default 5000 ms). */
+  emitTimeoutMs?: number;
 }
 
 const KIND_FOLDERS: Record<ComponentKind, string> = {
@@ -205,7 +207,7 @@ export function describeComponent(factory: AnyFactory, opts: ConformanceOptions)
         const { component, settings, host } = await build(failing);
         const r = component as Receiver;
         await r.start(host);
-        await waitFor(() => settings.drops.length > 0, 5000);
+        await waitFor(() => settings.drops.length > 0, opts.emitTimeoutMs ?? 5000);
         const dropped = settings.drops.reduce((n, d) => n + d.count, 0);
         assert.ok(dropped > 0 && calls > 0);
         await r.shutdown();
@@ -217,7 +219,7 @@ export function describeComponent(factory: AnyFactory, opts: ConformanceOptions)
         const { component, settings, host } = await build(sink);
         const r = component as Receiver;
         await r.start(host);
-        await waitFor(() => sink.count() > 0, 8000);
+        await waitFor(() => sink.count() > 0, opts.emitTimeoutMs ?? 5000);
         assert.equal(settings.drops.length, 0, 'retryable errors must not drop data');
         await r.shutdown();
       });
