@@ -47,7 +47,9 @@ const eventsSchema = z.strictObject({
   /** Time between incremental polls. */
   interval: duration({ min: 1000 }).default(10_000),
   /** Requested page size (the server may clamp it; the receiver follows what the server returns). */
-  page_size: pageSize.default(100),
+  page_size: pageSize
+    .min(10, { error: 'events.page_size must be at least 10 (the receiver reads overlapping pages)' })
+    .default(100),
   /** First start without a checkpoint: `all` (whole retained history), a duration (that far back) or `none`. */
   backfill: backfill.default({ kind: 'all' }),
   /**

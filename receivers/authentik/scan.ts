@@ -105,18 +105,30 @@ export interface Plan {
  * [ceil(P/2), P]. `count`, when known, caps the target at the last row.
  */
 export function plan(need: number, margin: number, maxSize: number, count: number | undefined): Plan {
-  let eMin = need + 1 + Math.max(0, margin);
-  if (count !== undefined && count > 0) eMin = Math.min(eMin, count);
-  eMin = Math.max(1, eMin);
   const P = Math.max(1, maxSize);
-  let best: Plan | undefined;
-  for (let q = P; q >= Math.max(1, Math.ceil(P / 2)); q--) {
-    const page = Math.ceil(eMin / q);
-    const s = (page - 1) * q;
-    if (!best || s < best.s) best = { size: q, page, s };
-    if (s === 0) break;
-  }
-  return best!;
+  const best = (m: number, minSize: number): Plan => {
+    let eMin = need + 1 + Math.max(0, m);
+    if (count !== undefined && count > 0) eMin = Math.min(eMin, count);
+    eMin = Math.max(1, eMin);
+    let b: Plan | undefined;
+    for (let q = P; q >= Math.max(1, Math.min(P, minSize)); q--) {
+      const page = Math.ceil(eMin / q);
+      const s = (page - 1) * q;
+      if (!b || s < b.s) b = { size: q, page, s };
+      if (s === 0) break;
+    }
+    return b!;
+  };
+  // The previous response started at rank need-1 (its top); a useful request starts above it.
+  const prevTop = need - 1;
+  const p = best(margin, Math.ceil(P / 2));
+  if (p.s < prevTop || p.s === 0) return p;
+  // Rare: every size in [P/2, P] has a multiple right at the edge. Drop the margin and allow
+  // smaller pages; as a last resort read the page just above (the response check finds any gap).
+  const q = best(0, 2);
+  if (q.s < prevTop || q.s === 0) return q;
+  const page = Math.floor(Math.max(0, need - 2) / P) + 1;
+  return { size: P, page, s: (page - 1) * P };
 }
 
 export interface ScanEmit {
@@ -267,8 +279,9 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
         if (lastCount === 0) return 'done';
       }
       if (lo >= 0 && hi !== Number.POSITIVE_INFINITY && hi < lo) {
-        // The order moved under the probes; start over around the newest information.
-        hi = Number.POSITIVE_INFINITY;
+        // The order moved under the probes: keep the newest bound, drop the contradicted older one.
+        if (cls === 'above') hi = Number.POSITIVE_INFINITY;
+        else lo = -1;
         step = P;
       }
       if (!corrected && hintCount !== undefined && read.count !== hintCount) {

@@ -1,0 +1,284 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from './client.ts';
+import type { Frontier, Row, ScanEmit } from './scan.ts';
+import { classify, plan, scan } from './scan.ts';
+import { FakeEvents } from './testing.ts';
+import { parseMicros } from './time.ts';
+
+const T = 1_800_000_000_000_000n; // some instant in µs
+
+function parse(page: Page): Row[] {
+  return page.results.map((raw) => ({ pk: raw.pk as string, c: parseMicros(raw.created)!, raw }));
+}
+
+interface RunOpts {
+  fake: FakeEvents;
+  frontier?: Frontier;
+  upper?: bigint | null;
+  hint?: number;
+  hintCount?: number;
+  pageSize?: number;
+  concurrency?: number;
+  accept?: (r: Row) => boolean;
+  /** Stop (throw) after this many emits, to simulate a crash. */
+  stopAfter?: number;
+}
+
+async function run(o: RunOpts) {
+  const emitted: Row[] = [];
+  const emits: ScanEmit[] = [];
+  let size = o.pageSize ?? 37;
+  let resyncs = 0;
+  const ac = new AbortController();
+  const res = await scan({
+    fetch: async (s, p) => {
+      await new Promise((r) => setImmediate(r));
+      return o.fake.page(s, p);
+    },
+    parse,
+    pageSize: () => size,
+    clamp: (n) => {
+      size = Math.min(size, n);
+    },
+    concurrency: o.concurrency ?? 4,
+    frontier: o.frontier ?? { c: null, pks: new Set() },
+    upper: o.upper === undefined ? null : o.upper,
+    hint: o.hint ?? Math.max(0, o.fake.rows.length - 1),
+    hintCount: o.hintCount,
+    accept: o.accept ?? (() => true),
+    emit: async (e) => {
+      if (o.stopAfter !== undefined && emits.length >= o.stopAfter) throw new Error('crash');
+      await new Promise((r) => setImmediate(r));
+      emitted.push(...e.rows);
+      emits.push(e);
+    },
+    onResync: () => resyncs++,
+    signal: ac.signal,
+  });
+  return { res, emitted, emits, resyncs };
+}
+
+function assertAscendingUnique(rows: Row[]) {
+  const seen = new Set<string>();
+  for (let i = 0; i < rows.length; i++) {
+    assert.ok(!seen.has(rows[i]!.pk), `duplicate ${rows[i]!.pk}`);
+    seen.add(rows[i]!.pk);
+    if (i > 0) assert.ok(rows[i]!.c >= rows[i - 1]!.c, `not ascending at ${i}`);
+  }
+}
+
+describe('plan', () => {
+  test('reaches the target plus margin and starts as high as possible', () => {
+    for (const [need, margin, P] of [
+      [0, 2, 100],
+      [99, 2, 100],
+      [100, 2, 100],
+      [9_999, 3, 100],
+      [123_457, 5, 100],
+      [5, 0, 10],
+      [77_777, 2, 20],
+      [1_000_003, 2, 37],
+    ] as const) {
+      const p = plan(need, margin, P, undefined);
+      assert.ok(p.size <= P && p.size >= Math.ceil(P / 2));
+      assert.equal(p.s, (p.page - 1) * p.size);
+      assert.ok(p.s + p.size >= need + 1 + margin, `covers need ${need}`);
+      // Typical progress is close to a full page (the overlap costs margin + a few rows).
+      if (need > P * 10) assert.ok(need - p.s >= P / 2, `progress ${need - p.s} for ${need}`);
+    }
+  });
+
+  test('caps the target at the last row when the count is known', () => {
+    const p = plan(10_000, 5, 100, 1000);
+    assert.ok(p.s < 1000 && p.s + p.size >= 1000);
+  });
+});
+
+describe('classify', () => {
+  const mk = (cs: bigint[], s = 0, last = false) => ({
+    s,
+    rows: cs.map((c, i) => ({ pk: `p${i}`, c, raw: {} })),
+    count: 100,
+    last,
+    page: undefined,
+    invalid: false,
+    size: cs.length,
+    pageNo: 1,
+  });
+  const f: Frontier = { c: 10n, pks: new Set() };
+  test('found / above / below / end', () => {
+    assert.equal(classify(mk([12n, 11n, 9n]), f), 'found');
+    assert.equal(classify(mk([12n, 11n, 10n]), f), 'above');
+    assert.equal(classify(mk([12n, 11n, 10n], 50, true), f), 'found');
+    assert.equal(classify(mk([9n, 8n]), f), 'below');
+    assert.equal(classify({ ...mk([]), invalid: true }, f), 'end');
+    assert.equal(classify(mk([5n], 0, true), { c: null, pks: new Set() }), 'found');
+    assert.equal(classify(mk([5n], 0, false), { c: null, pks: new Set() }), 'above');
+  });
+});
+
+describe('scan without changes', () => {
+  test('backfill of everything: oldest first, exactly once, overlapping requests', async () => {
+    const fake = new FakeEvents(1);
+    fake.seed(10_000, T);
+    const { emitted, res } = await run({ fake, pageSize: 100 });
+    assert.equal(emitted.length, 10_000);
+    assertAscendingUnique(emitted);
+    // Requests: about one per page plus the overlap overhead (~15% at page size 100), not a multiple.
+    assert.ok(res.requests <= Math.ceil(10_000 / 100) * 1.25 + 5, `requests ${res.requests}`);
+  });
+
+  test('an empty list finishes at once', async () => {
+    const fake = new FakeEvents(1);
+    const { emitted, res } = await run({ fake, hint: 0 });
+    assert.equal(emitted.length, 0);
+    assert.equal(res.requests, 1);
+  });
+
+  test('upper bound: newer events are left for the incremental poller', async () => {
+    const fake = new FakeEvents(2);
+    fake.seed(1000, T);
+    const upper = fake.rows[100]!.c;
+    const { emitted } = await run({ fake, upper });
+    assert.equal(emitted.length, 900);
+    assert.ok(emitted.every((r) => r.c <= upper));
+  });
+
+  test('lower frontier with ties: events at the edge not yet covered are emitted', async () => {
+    const fake = new FakeEvents(3);
+    fake.seed(2000, T, 1_000_000n, true);
+    const edgeRow = fake.rows[1500]!;
+    const atEdge = fake.rows.filter((r) => r.c === edgeRow.c).map((r) => r.pk);
+    const coveredPk = atEdge[0]!;
+    const { emitted } = await run({ fake, frontier: { c: edgeRow.c, pks: new Set([coveredPk]) }, hint: 0 });
+    const expected = fake.rows.filter((r) => r.c > edgeRow.c || (r.c === edgeRow.c && r.pk !== coveredPk));
+    assert.deepEqual(new Set(emitted.map((r) => r.pk)), new Set(expected.map((r) => r.pk)));
+    assertAscendingUnique(emitted);
+  });
+
+  test('incremental from the top gallops to the edge (page 1 not enough)', async () => {
+    const fake = new FakeEvents(4);
+    fake.seed(10_000, T);
+    const edge = fake.rows[700]!.c;
+    const { emitted, res } = await run({
+      fake,
+      frontier: { c: edge, pks: new Set([fake.rows[700]!.pk]) },
+      hint: 0,
+    });
+    assert.equal(emitted.length, 700);
+    assertAscendingUnique(emitted);
+    assert.ok(res.requests < 40, `requests ${res.requests}`);
+  });
+
+  test('a page-size clamp is detected and followed', async () => {
+    const fake = new FakeEvents(5);
+    fake.seed(3000, T);
+    fake.maxPageSize = 20;
+    const { emitted } = await run({ fake, pageSize: 100 });
+    assert.equal(emitted.length, 3000);
+    assertAscendingUnique(emitted);
+  });
+});
+
+describe('scan under drift (randomised)', () => {
+  for (const seed of [11, 12, 13, 14, 15, 16]) {
+    test(`seed ${seed}: inserts, late inserts, retention and GDPR deletes, ties`, async () => {
+      const fake = new FakeEvents(seed);
+      fake.seed(3000, T, 1_000_000n, seed % 2 === 0);
+      const upper = fake.top()!;
+      const initial = new Map(fake.rows.map((r) => [r.pk, r.c]));
+      const deleted = new Set<string>();
+      let clock = T;
+      fake.beforeServe = () => {
+        const x = fake.random();
+        if (x < 0.5) {
+          for (let i = 0; i < 1 + Math.floor(fake.random() * 8); i++) fake.add((clock += 1000n)); // inserts on top
+        } else if (x < 0.6) {
+          fake.add(upper - BigInt(Math.floor(fake.random() * 5_000_000))); // late insert below upper
+        } else if (x < 0.75 && fake.rows.length > 10) {
+          deleted.add(fake.deleteAt(fake.rows.length - 1)!.pk); // retention
+        } else if (x < 0.85 && fake.rows.length > 10) {
+          const n = 1 + Math.floor(fake.random() * 40);
+          const at = Math.floor(fake.random() * (fake.rows.length - n)); // GDPR: a run of events anywhere
+          for (const r of fake.rows.splice(at, n)) deleted.add(r.pk);
+        }
+      };
+      const { emitted, resyncs } = await run({ fake, upper, pageSize: 37 });
+      assertAscendingUnique(emitted);
+      const got = new Set(emitted.map((r) => r.pk));
+      // Every event that existed at the start and was never deleted is delivered.
+      for (const [pk] of initial) if (!deleted.has(pk)) assert.ok(got.has(pk), `missing ${pk}`);
+      assert.ok(emitted.every((r) => r.c <= upper));
+      assert.ok(resyncs >= 0);
+    });
+  }
+
+  test('bursts of inserts during the scan cause re-locating, never skips', async () => {
+    const fake = new FakeEvents(21);
+    fake.seed(4000, T);
+    const upper = fake.top()!;
+    const initial = fake.rows.map((r) => r.pk);
+    let clock = T;
+    let n = 0;
+    fake.beforeServe = () => {
+      // Every 10th request sees a burst of 120 new events (more than two pages).
+      if (++n % 10 === 0) for (let i = 0; i < 120; i++) fake.add((clock += 10n));
+      else for (let i = 0; i < 3; i++) fake.add((clock += 10n));
+    };
+    const { emitted, resyncs } = await run({ fake, upper, pageSize: 50 });
+    const got = new Set(emitted.map((r) => r.pk));
+    assert.equal(emitted.length, 4000);
+    for (const pk of initial) assert.ok(got.has(pk));
+    assert.ok(resyncs > 0, 'expected the scan to detect shifted pages');
+  });
+});
+
+describe('resume', () => {
+  test('continues from a persisted frontier and hint without re-reading finished history', async () => {
+    // A first run "crashes" after 60 delivered batches.
+    const fake3 = new FakeEvents(31);
+    fake3.seed(6000, T);
+    const upper = fake3.top()!;
+    const rec: ScanEmit[] = [];
+    const delivered: Row[] = [];
+    await scan({
+      fetch: (s, p) => Promise.resolve(fake3.page(s, p)),
+      parse,
+      pageSize: () => 100,
+      clamp: () => undefined,
+      concurrency: 4,
+      frontier: { c: null, pks: new Set() },
+      upper,
+      hint: 5999,
+      hintCount: 6000,
+      accept: () => true,
+      emit: (e) => {
+        if (rec.length >= 60) return Promise.reject(new Error('crash'));
+        rec.push(e);
+        delivered.push(...e.rows);
+        return Promise.resolve();
+      },
+      signal: new AbortController().signal,
+    }).catch(() => undefined);
+    const last = rec[rec.length - 1]!;
+    // 500 events arrive while "down"; then resume.
+    let clock = T;
+    for (let i = 0; i < 500; i++) fake3.add((clock += 1000n));
+    const before = fake3.requests;
+    const resumed = await run({
+      fake: fake3,
+      upper,
+      frontier: last.frontier,
+      hint: last.hint,
+      hintCount: last.count,
+      pageSize: 100,
+    });
+    const all = [...delivered, ...resumed.emitted];
+    assert.equal(all.length, 6000);
+    assertAscendingUnique(all);
+    const remainingPages = Math.ceil((6000 - delivered.length) / 100);
+    const used = fake3.requests - before;
+    assert.ok(used <= remainingPages * 1.25 + 6, `resume used ${used} requests for ${remainingPages} pages`);
+  });
+});
