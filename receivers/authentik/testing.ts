@@ -144,7 +144,7 @@ export class MemoryStorage implements StorageExtension {
   getClient(_kind: ComponentKind, id: string, stableKey?: string): Promise<StorageClient> {
     const key = stableKey ?? id;
     let m = this.data.get(key);
-    if (!m) this.data.set(key, (m = new Map()));
+    if (!m) this.data.set(key, (m = new Map<string, Buffer>()));
     const map = m;
     let closed = false;
     return Promise.resolve({
