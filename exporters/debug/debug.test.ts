@@ -8,7 +8,10 @@ import { nopHost, nopSettings } from '../../test/kit/index.ts';
 import { DebugExporter, formatHrTime } from './debug.ts';
 import { factory } from './factory.ts';
 
-describeComponent(factory, { dir: import.meta.dirname });
+describeComponent(factory, {
+  dir: import.meta.dirname,
+  expectedFixtureConfig: { verbosity: 'detailed', sampling_initial: 5, sampling_thereafter: 10 },
+});
 
 function exporter(cfg: Record<string, unknown>) {
   const out: string[] = [];

@@ -18,6 +18,12 @@ import { LineFile } from './writer.ts';
 describeComponent(factory, {
   dir: import.meta.dirname,
   minimalConfig: (tmp) => ({ path: join(tmp, 'out.ndjson') }),
+  expectedFixtureConfig: {
+    path: 'data/out.json',
+    format: 'otlp_json',
+    fsync: false,
+    rotation: { max_megabytes: 10, max_backups: 3 },
+  },
 });
 
 let root = '';

@@ -43,6 +43,8 @@ export class LineFile {
   readonly #onRotate: () => void;
   #fh: FileHandle | undefined;
   #size = 0;
+  /** Time (ms) used in the newest backup name. */
+  #lastStamp = 0;
 
   constructor(path: string, opts: { fsync: boolean; rotation?: RotationLimits; onRotate?: () => void }) {
     this.path = path;
@@ -106,10 +108,12 @@ export class LineFile {
     const dir = dirname(this.path);
     const ext = extname(this.path);
     const stem = basename(this.path, ext);
-    // Several rotations within one millisecond: bump the stamp so names stay unique and sort by age.
-    let t = Date.now();
+    // Several rotations within one millisecond: bump the stamp so names stay unique and sort by age
+    // (never reusing the stamp of a backup that was already pruned).
+    let t = Math.max(Date.now(), this.#lastStamp + 1);
     while (await exists(join(dir, `${stem}-${stamp(new Date(t))}${ext}`))) t++;
     const target = join(dir, `${stem}-${stamp(new Date(t))}${ext}`);
+    this.#lastStamp = t;
     await rename(this.path, target);
     if (this.#fsync) await syncDir(dir);
     this.#onRotate();

@@ -10,6 +10,15 @@ import { factory } from './factory.ts';
 describeComponent(factory, {
   dir: import.meta.dirname,
   minimalConfig: { actions: [{ key: 'data_stream.namespace', action: 'insert', value: 'default' }] },
+  expectedFixtureConfig: {
+    actions: [
+      { key: 'data_stream.namespace', action: 'insert', value: 'production' },
+      { key: 'service.name', action: 'update', value: 'authentik' },
+      { key: 'labels', action: 'upsert', value: ['a', 'b'] },
+      { key: 'deployment.environment', action: 'upsert', from_attribute: 'data_stream.namespace' },
+      { key: 'log.record.original', action: 'delete' },
+    ],
+  },
 });
 
 async function run(actions: unknown[], attrs: LogAttributes[]): Promise<LogAttributes[]> {

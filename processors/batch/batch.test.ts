@@ -9,7 +9,11 @@ import { nopHost, nopSettings, SinkConsumer } from '../../test/kit/index.ts';
 import type { BatchProcessor } from './batch.ts';
 import { factory } from './factory.ts';
 
-describeComponent(factory, { dir: import.meta.dirname, minimalConfig: { timeout: '10ms' } });
+describeComponent(factory, {
+  dir: import.meta.dirname,
+  minimalConfig: { timeout: '10ms' },
+  expectedFixtureConfig: { send_batch_size: 500, timeout: 1000, send_batch_max_size: 2000 },
+});
 
 /** A downstream whose calls stay pending until the test settles them. */
 class GatedConsumer implements LogsConsumer {

@@ -27,6 +27,28 @@ describeComponent(factory, {
     return { path, retry_on_failure: FAST_RETRY };
   },
   emitsData: true,
+  expectedFixtureConfig: {
+    path: 'events/in.ndjson',
+    attributes: { 'data_stream.dataset': 'authentik.event', tags: ['replay', 'test'] },
+    follow: true,
+    poll_interval: 1000,
+    force_flush_period: 2000,
+    start_at: 'end',
+    batch_size: 500,
+    max_line_size: 1024 * 1024,
+    storage: 'file_storage/replay',
+    storage_key: 'replay-2024',
+    include_file_name: true,
+    include_file_path: true,
+    retry_on_failure: {
+      enabled: true,
+      initial_interval: 100,
+      max_interval: 5000,
+      max_elapsed_time: 60_000,
+      multiplier: 1.5,
+      randomization_factor: 0.5,
+    },
+  },
 });
 
 let root = '';

@@ -12,9 +12,10 @@
 /* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type {
   AnyFactory,
   Component,
@@ -51,6 +52,11 @@ export interface ConformanceOptions {
    * `minimalConfig`): run the downstream-error contract tests.
    */
   emitsData?: boolean;
+  /**
+   * The typed config that `<dir>/testdata/config.yaml` must parse to (guideline 13: a config fixture
+   * per component). When set, the fixture file must exist.
+   */
+  expectedFixtureConfig?: unknown;
   /** How long the receiver error-contract tests wait for the receiver to act (default 5000 ms). */
   emitTimeoutMs?: number;
 }
@@ -143,6 +149,13 @@ export function describeComponent(factory: AnyFactory, opts: ConformanceOptions)
       const fromSchema = parse(minimal);
       assert.deepEqual(fromDefaults, fromSchema, 'schema defaults must equal createDefaultConfig()');
     });
+
+    if (opts.expectedFixtureConfig !== undefined) {
+      test('testdata/config.yaml parses to the expected config', async () => {
+        const raw: unknown = parseYaml(await readFile(join(opts.dir, 'testdata', 'config.yaml'), 'utf8'));
+        assert.deepEqual(parse(raw), opts.expectedFixtureConfig);
+      });
+    }
 
     test('unknown keys are rejected', async () => {
       const r = factory.configSchema.safeParse({ ...userConfig(await freshTmp()), no_such_option_xyz: 1 });

@@ -16,6 +16,7 @@ import type { FileStorage } from './storage.ts';
 describeComponent(factory, {
   dir: import.meta.dirname,
   minimalConfig: (tmp) => ({ directory: join(tmp, 'state') }),
+  expectedFixtureConfig: { directory: '/var/lib/authentik-collector', fsync: false, timeout: 5000 },
 });
 
 let root = '';
