@@ -370,27 +370,35 @@ function clean(v: unknown): unknown {
   }
   if (v instanceof Uint8Array) return v;
   const o = v as JMap;
-  // Objects are rebuilt (lazily, only when something changes) instead of using `delete`, so they keep
-  // fast properties and serialise quickly later.
-  let out: JMap | undefined;
+  let drops = 0;
   let kept = 0;
   for (const k in o) {
     const cur = o[k];
-    const c = clean(cur);
-    if (out === undefined && (c === DROP || c !== cur)) {
-      out = {};
-      for (const k2 in o) {
-        if (k2 === k) break;
-        setOwn(out, k2, o[k2]);
+    if (cur === null || cur === undefined || cur === '') {
+      drops++;
+      continue;
+    }
+    if (typeof cur === 'object') {
+      const c = clean(cur);
+      if (c === DROP) {
+        // Marked in place (same key, so the object keeps its shape); filtered out below.
+        o[k] = DROP;
+        drops++;
+        continue;
       }
+      if (c !== cur) o[k] = c;
     }
-    if (c !== DROP) {
-      kept++;
-      if (out !== undefined) setOwn(out, k, c);
-    }
+    kept++;
   }
   if (kept === 0) return DROP;
-  return out ?? o;
+  if (drops === 0) return o;
+  // Rebuilt instead of using `delete`, so the object keeps fast properties (cheaper to serialise later).
+  const out: JMap = {};
+  for (const k in o) {
+    const c = o[k];
+    if (c !== DROP && c !== null && c !== undefined && c !== '') setOwn(out, k, c);
+  }
+  return out;
 }
 
 /**

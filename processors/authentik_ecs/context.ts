@@ -14,6 +14,7 @@ import {
   isMap,
   javaClass,
   painlessContains,
+  painlessGet,
   render,
 } from './common.ts';
 import type { JMap } from './common.ts';
@@ -46,6 +47,29 @@ export const PRESERVE_ORIGINAL = 'preserve_original_event';
 /** ERR: appends a formatted entry to `error.message`. */
 export function err(ctx: Ctx, processorType: string, tag: string, message: string): void {
   appendError(ctx.doc, errorText(processorType, tag, ctx.pipeline, message));
+}
+
+/**
+ * The condition `ctx.authentik?.<ds>?.k1?.k2[?.k3] != null` of an `append` into `related.user`, and the
+ * append itself. A painless error while navigating fails the pipeline (type `conditional`).
+ */
+export function relatedUserIf(
+  ctx: Ctx,
+  tag: string,
+  start: unknown,
+  k1: string,
+  k2: string,
+  k3?: string,
+): void {
+  let v: unknown;
+  try {
+    v = painlessGet(painlessGet(start, k1), k2);
+    if (k3 !== undefined) v = painlessGet(v, k3);
+  } catch (e) {
+    if (e instanceof PainlessError) throw new PipelineFailure('conditional', tag, e.message);
+    throw e;
+  }
+  if (v !== null) related(ctx, 'user', v);
 }
 
 /** Evaluates an ingest condition; a painless runtime error fails the pipeline (type `conditional`). */

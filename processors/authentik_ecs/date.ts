@@ -219,8 +219,47 @@ export function formatIsoMillis(d: ParsedDate): string {
   return `${pad(yoeOut, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hh, 2)}:${pad(mm, 2)}:${pad(ss, 2)}.${pad(ms, 3)}Z`;
 }
 
-/** Fast path for the canonical authentik form `YYYY-MM-DDTHH:MM:SS(.f{1,9})?Z` (valid ranges checked). */
-const CANONICAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
+/** Digit value of `s[i]`, or -1. */
+function dig(s: string, i: number): number {
+  const c = s.charCodeAt(i) - D0;
+  return c >= 0 && c <= 9 ? c : -1;
+}
+
+/**
+ * Fast path for the canonical authentik form `YYYY-MM-DDTHH:MM:SS(.f{1,9})?Z` (ranges checked); returns
+ * undefined for anything else.
+ */
+function canonical(s: string): { text: string; date: ParsedDate } | undefined {
+  const n = s.length;
+  if (n < 20 || n > 30 || s.charCodeAt(n - 1) !== 90 /* Z */) return undefined;
+  if (s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':') return undefined;
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 5, 2);
+  const da = digitsAt(s, 8, 2);
+  const h = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const se = digitsAt(s, 17, 2);
+  if (y < 0 || mo < 1 || mo > 12 || da < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) {
+    return undefined;
+  }
+  if (da > daysInMonth(y, mo)) return undefined;
+  let nano = 0;
+  let ms = '000';
+  if (n > 20) {
+    if (s[19] !== '.') return undefined;
+    const fd = n - 21;
+    if (fd < 1 || fd > 9) return undefined;
+    for (let i = 20; i < n - 1; i++) {
+      const d = dig(s, i);
+      if (d < 0) return undefined;
+      nano = nano * 10 + d;
+    }
+    nano *= 10 ** (9 - fd);
+    ms = fd >= 3 ? s.slice(20, 23) : s.slice(20, 20 + fd).padEnd(3, '0');
+  }
+  const epochSecond = daysFromCivil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
+  return { text: `${s.slice(0, 19)}.${ms}Z`, date: { epochSecond, nano } };
+}
 
 /**
  * Normalises a date string: `{ok, text, date}` on success, `{ok:false, message}` otherwise.
@@ -228,29 +267,8 @@ const CANONICAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}
 export function normaliseDate(
   s: string,
 ): { ok: true; text: string; date: ParsedDate } | { ok: false; message: string } {
-  const m = CANONICAL.exec(s);
-  if (m) {
-    const mo = Number(m[2]);
-    const da = Number(m[3]);
-    const y = Number(m[1]);
-    if (
-      mo >= 1 &&
-      mo <= 12 &&
-      da >= 1 &&
-      da <= daysInMonth(y, mo) &&
-      Number(m[4]) < 24 &&
-      Number(m[5]) < 60
-    ) {
-      if (Number(m[6]) < 60) {
-        const frac = m[7] ?? '';
-        const epochSecond =
-          daysFromCivil(y, mo, da) * 86400 + Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]);
-        const nano = frac === '' ? 0 : Number(frac) * 10 ** (9 - frac.length);
-        const text = `${s.slice(0, 19)}.${(frac + '000').slice(0, 3)}Z`;
-        return { ok: true, text, date: { epochSecond, nano } };
-      }
-    }
-  }
+  const c = canonical(s);
+  if (c) return { ok: true, text: c.text, date: c.date };
   const r = parseIsoDate(s);
   if (!r.ok) return r;
   return { ok: true, text: formatIsoMillis(r.date), date: r.date };

@@ -9,7 +9,6 @@ import {
   getPath,
   javaClass,
   javaString,
-  painlessChain,
   removePath,
   toBooleanValue,
   toIpValue,
@@ -25,8 +24,8 @@ import {
   isMap,
   preservesDuplicates,
   related,
+  relatedUserIf,
   userAgent,
-  when,
 } from './context.ts';
 
 /** Fields under `authentik.event` converted to string, in pipeline order, with their tags. */
@@ -189,43 +188,26 @@ export function mapEvent(ctx: Ctx): void {
   const email = copyValue(getPath(ae, ['user', 'email']));
   if (email !== undefined) child(doc, 'user')['email'] = email;
   dissectEmail(ctx);
-  {
-    const tag = 'append_user_email_into_related_user';
-    const v = when(tag, () => painlessChain(ae, 'user', 'email'));
-    if (v !== null) related(ctx, 'user', v);
-  }
+  relatedUserIf(ctx, 'append_user_email_into_related_user', ae, 'user', 'email');
   convertAt(ctx, ae, ['user', 'is_anonymous'], toBooleanValue, 'convert_user_is_anonymous_to_boolean');
-  {
-    const tag = 'append_user_on_behalf_of_email_into_related_user';
-    const v = when(tag, () => painlessChain(ae, 'user', 'on_behalf_of', 'email'));
-    if (v !== null) related(ctx, 'user', v);
-  }
+  relatedUserIf(ctx, 'append_user_on_behalf_of_email_into_related_user', ae, 'user', 'on_behalf_of', 'email');
   convertAt(ctx, ae, ['user', 'on_behalf_of', 'pk'], toStringValue, 'convert_user_on_behalf_of_pk_to_string');
-  {
-    const tag = 'append_user_on_behalf_of_pk_into_related_user';
-    const v = when(tag, () => painlessChain(ae, 'user', 'on_behalf_of', 'pk'));
-    if (v !== null) related(ctx, 'user', v);
-  }
-  {
-    const tag = 'append_user_on_behalf_of_username_into_related_user';
-    const v = when(tag, () => painlessChain(ae, 'user', 'on_behalf_of', 'username'));
-    if (v !== null) related(ctx, 'user', v);
-  }
+  relatedUserIf(ctx, 'append_user_on_behalf_of_pk_into_related_user', ae, 'user', 'on_behalf_of', 'pk');
+  relatedUserIf(
+    ctx,
+    'append_user_on_behalf_of_username_into_related_user',
+    ae,
+    'user',
+    'on_behalf_of',
+    'username',
+  );
   convertAt(ctx, ae, ['user', 'pk'], toStringValue, 'convert_user_pk_to_string');
   const userPk = copyValue(getPath(ae, ['user', 'pk']));
   if (userPk !== undefined) child(doc, 'user')['id'] = userPk;
-  {
-    const tag = 'append_user_pk_into_related_user';
-    const v = when(tag, () => painlessChain(ae, 'user', 'pk'));
-    if (v !== null) related(ctx, 'user', v);
-  }
+  relatedUserIf(ctx, 'append_user_pk_into_related_user', ae, 'user', 'pk');
   const username = copyValue(getPath(ae, ['user', 'username']));
   if (username !== undefined) child(doc, 'user')['name'] = username;
-  {
-    const tag = 'append_user_username_into_related_user';
-    const v = when(tag, () => painlessChain(ae, 'user', 'username'));
-    if (v !== null) related(ctx, 'user', v);
-  }
+  relatedUserIf(ctx, 'append_user_username_into_related_user', ae, 'user', 'username');
 
   if (!preservesDuplicates(doc) && ae) {
     for (const p of DUPLICATES) removePath(ae, p);

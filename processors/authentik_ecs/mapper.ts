@@ -52,10 +52,18 @@ export interface MapResult {
   firstError?: string;
 }
 
+let lastMs = NaN;
+let lastIso = '';
+
+/** ISO text (UTC, milliseconds) of an HrTime; records of one batch share a time, so the last is cached. */
 function isoMillis(t: LogRecord['observedTimestamp'] | undefined): string {
-  const ms = t ? hrTimeToMillis(t) : Date.now();
-  const d = new Date(Number.isFinite(ms) ? Math.floor(ms) : Date.now());
-  return Number.isNaN(d.getTime()) ? new Date().toISOString() : d.toISOString();
+  let ms = t ? Math.floor(hrTimeToMillis(t)) : Date.now();
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 /** Message for an `event.original` that is not valid JSON (Jackson's wording for the common cases). */
@@ -138,13 +146,22 @@ export class EcsMapper {
     event['original'] = original;
     const ctx: Ctx = { doc, event, pipeline, opts: this.#opts };
 
+    // The JSON processor's result. A record body that is already an object is the parsed form of
+    // `event.original` (the file receiver parses the very line it keeps as `log.record.original`; for
+    // API records `event.original` is encoded from the body), so it is used as is instead of parsing the
+    // text again. The processor owns the record (mutatesData: fan-out hands it a private copy).
     let parsed: unknown;
     let parsedOk = false;
-    try {
-      parsed = JSON.parse(original);
+    if (isMap(body)) {
+      parsed = body;
       parsedOk = true;
-    } catch (e) {
-      appendError(doc, errorText('json', 'json_event_original', pipeline, jsonErrorMessage(original, e)));
+    } else {
+      try {
+        parsed = JSON.parse(original);
+        parsedOk = true;
+      } catch (e) {
+        appendError(doc, errorText('json', 'json_event_original', pipeline, jsonErrorMessage(original, e)));
+      }
     }
     if (parsedOk) {
       if (isMap(parsed)) {

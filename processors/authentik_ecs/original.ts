@@ -166,11 +166,76 @@ function encode(v: unknown, depth: number): string {
   }
 }
 
+const SLOW = Symbol('slow');
+/** Canonical array-index keys: V8 orders them numerically before all others, whatever the insertion order. */
+const SPECIAL_KEY = /^(?:0|[1-9]\d{0,9}|__proto__)$|[\ud800-\uffff]/;
+
+/**
+ * A copy of `v` whose objects have their keys in Go's order, for the native JSON.stringify; SLOW when
+ * the value needs the hand-written encoder (index-like or surrogate keys, bytes, -0, deep nesting).
+ */
+function sortedCopy(v: unknown, depth: number): unknown {
+  if (typeof v !== 'object' || v === null) {
+    if (typeof v === 'number' && v === 0 && Object.is(v, -0)) return SLOW;
+    if (typeof v === 'bigint') return SLOW;
+    return v;
+  }
+  if (depth > 1000) return SLOW;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const c = sortedCopy(v[i], depth + 1);
+      if (c === SLOW) return SLOW;
+      out[i] = c;
+    }
+    return out;
+  }
+  if (v instanceof Uint8Array) return SLOW;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    if (SPECIAL_KEY.test(keys[i]!)) return SLOW;
+  }
+  keys.sort();
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const c = sortedCopy(o[k], depth + 1);
+    if (c === SLOW) return SLOW;
+    out[k] = c;
+  }
+  return out;
+}
+
+const HTML_OR_SEPARATOR = /[<>&\u2028\u2029]/;
+const HTML_OR_SEPARATOR_G = /[<>&\u2028\u2029]/g;
+const HTML_ESCAPES: Record<string, string> = {
+  '<': '\\u003c',
+  '>': '\\u003e',
+  '&': '\\u0026',
+  '\u2028': '\\u2028',
+  '\u2029': '\\u2029',
+};
+
 /**
  * Compact JSON with keys sorted at every level, byte-compatible with mito's `encode_json` (Go
  * `json.Marshal` of the decoded record). Non-finite numbers, which Go refuses to encode, become null.
+ *
+ * Fast path: a key-sorted copy serialised by the native JSON.stringify, whose escaping equals Go's
+ * except for the HTML characters and U+2028/U+2029 (patched afterwards) and lone surrogates (written as
+ * `\udXXX`; any `\ud` in the output falls back to the hand-written encoder, which is always exact).
  */
 export function goJson(v: unknown): string {
+  const copy = sortedCopy(v, 0);
+  if (copy === SLOW) return encode(v, 0);
+  const out = JSON.stringify(copy);
+  if (out === undefined) return 'null';
+  if (out.includes('\\ud')) return encode(v, 0);
+  return HTML_OR_SEPARATOR.test(out) ? out.replace(HTML_OR_SEPARATOR_G, (c) => HTML_ESCAPES[c]!) : out;
+}
+
+/** The hand-written encoder alone (used by tests to cross-check the fast path). */
+export function goJsonSlow(v: unknown): string {
   return encode(v, 0);
 }
 
