@@ -10,6 +10,8 @@ export AC_CACHE="${AC_CACHE:-$HOME/.cache/authentik-collector}"
 mkdir -p "$AC_CACHE" test/.tmp
 status=0
 peers=()
+unit_only=0
+[ "${1:-}" = "--unit-only" ] && unit_only=1
 
 stop_peers() {
   for p in "${peers[@]}"; do bash "test/peers/$p.sh" stop >/dev/null 2>&1 || true; done
@@ -32,7 +34,7 @@ fi
 echo "== unit tests"
 node --test --test-reporter=spec --test-timeout=300000 \
   'runtime/**/*.test.ts' 'receivers/**/*.test.ts' 'processors/**/*.test.ts' 'exporters/**/*.test.ts' \
-  'test/emulator/**/*.test.ts' 'test/kit/**/*.test.ts' || status=1
+  'test/emulator/**/*.test.ts' 'test/kit/**/*.test.ts' 'bench/**/*.test.ts' || status=1
 
 if [ "${AC_SKIP_PEERS:-0}" != "1" ]; then
   wait
@@ -52,6 +54,8 @@ if [ "${AC_SKIP_PEERS:-0}" != "1" ]; then
     fi
   done
 fi
+
+if [ "$unit_only" = "1" ]; then exit $status; fi
 
 if ls test/integration/*.test.ts >/dev/null 2>&1; then
   echo "== integration tests (real peers)"
