@@ -370,37 +370,8 @@ export class AuthentikClient {
     query: Record<string, string | number>,
     signal: AbortSignal,
   ): Promise<Page> {
-    const { text, body } = await this.#get(dataset, path, query, signal, true);
-    const page = toPage(body, text);
-    if (!page) {
-      // A 200 that is JSON but not an envelope: a proxy's error page, a wrong endpoint. Retry like a bad body.
-      return this.#retryShape(dataset, path, query, signal);
-    }
-    return page;
-  }
-
-  async #retryShape(
-    dataset: Dataset,
-    path: string,
-    query: Record<string, string | number>,
-    signal: AbortSignal,
-  ): Promise<Page> {
-    for (let attempt = 1; ; attempt++) {
-      this.#o.metrics.requestError(dataset, 'non_json');
-      this.#o.health.fail(
-        dataset,
-        'non_json',
-        `authentik answered ${path} with JSON that is not a paginated list (wrong endpoint or a proxy in between?)`,
-        false,
-      );
-      if (await sleep(backoffDelay(this.#o.retry, attempt), signal)) throw new StoppedError();
-      const { text, body } = await this.#get(dataset, path, query, signal, true);
-      const page = toPage(body, text);
-      if (page) return page;
-      if (this.#o.retry.max_elapsed_time > 0 && attempt > 20) {
-        throw new ApiError(`authentik answered ${path} with JSON that is not a paginated list`, 'non_json');
-      }
-    }
+    const { text, body } = await this.#get(dataset, path, query, signal, true, true);
+    return toPage(body, text)!;
   }
 
   /**
@@ -413,7 +384,7 @@ export class AuthentikClient {
     signal: AbortSignal,
   ): Promise<{ body: unknown } | { kind: string }> {
     try {
-      const { body } = await this.#get(dataset, path, {}, signal, false);
+      const { body } = await this.#get(dataset, path, {}, signal, false, false);
       return { body };
     } catch (e) {
       if (e instanceof StoppedError) throw e;
@@ -429,6 +400,7 @@ export class AuthentikClient {
     query: Record<string, string | number>,
     signal: AbortSignal,
     retrying: boolean,
+    paginated: boolean,
   ): Promise<{ text: string; body: unknown }> {
     const qs = new URLSearchParams(
       Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]),
@@ -441,7 +413,7 @@ export class AuthentikClient {
       await this.#sem.acquire(signal);
       let outcome: { ok: true; text: string; body: unknown } | { ok: false; f: Failure };
       try {
-        outcome = await this.#once(dataset, url, path, signal);
+        outcome = await this.#once(dataset, url, path, signal, paginated);
       } finally {
         this.#sem.release();
       }
@@ -495,6 +467,7 @@ export class AuthentikClient {
     url: string,
     path: string,
     outer: AbortSignal,
+    paginated: boolean,
   ): Promise<{ ok: true; text: string; body: unknown } | { ok: false; f: Failure }> {
     const o = this.#o;
     const timeout = AbortSignal.timeout(o.timeoutMs);
@@ -601,6 +574,19 @@ export class AuthentikClient {
         };
       }
       o.metrics.request(dataset, status, seconds);
+      if (paginated && !toPage(body, text)) {
+        return {
+          ok: false,
+          f: {
+            kind: 'non_json',
+            message: `authentik answered ${path} with JSON that is not a paginated list (wrong endpoint or a proxy in between?)`,
+            status,
+            retryAfterMs: undefined,
+            forbidden: false,
+            fatal: false,
+          },
+        };
+      }
       return { ok: true, text, body };
     }
 
