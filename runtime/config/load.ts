@@ -20,7 +20,7 @@ import { mergeSourced } from './merge.ts';
 import type { SourcedValue } from './merge.ts';
 import { parseSection, scrubMessage } from './parse.ts';
 import type { ComponentEntry, PipelineEntry, ResolvedConfig } from './resolved.ts';
-import { serviceSchema } from './service.ts';
+import { pipelineSchema, serviceSchema } from './service.ts';
 import { formatPath, isPlainMap, SourceMap, setOwn } from './source.ts';
 import type { ConfigPath, Expansion } from './source.ts';
 import { didYouMean } from './suggest.ts';
@@ -158,57 +158,60 @@ export async function loadConfig(
     }
   }
 
-  // Service.
+  // Service. The section is parsed once for its problems; extensions and each pipeline are then
+  // read on their own, so one bad option does not hide wiring problems elsewhere.
   const pipelines = new Map<string, PipelineEntry>();
   let serviceExtensions: string[] = [];
-  const rawService = root.service;
-  const service = parseSection(serviceSchema, rawService ?? {}, ['service'], map);
-  if (!service.ok) {
-    v.addAll(service.problems);
-  } else {
-    const s = service.data;
-    serviceExtensions = s.extensions;
-    checkRefs(v, map, ['service', 'extensions'], s.extensions, 'extension', configured.get('extension')!);
-    const rawPipelines = s.pipelines ?? {};
-    if (Object.keys(rawPipelines).length === 0) {
-      v.add({
-        path: 'service.pipelines',
-        message: 'at least one pipeline is required, e.g. logs: { receivers: [file], exporters: [file] }',
-        location: at(['service', 'pipelines']),
-      });
+  const rawService = root.service ?? {};
+  const service = parseSection(serviceSchema, rawService, ['service'], map);
+  if (!service.ok) v.addAll(service.problems);
+  const svc = isPlainMap(rawService) ? rawService : {};
+  const exts = serviceSchema.shape.extensions.safeParse(svc.extensions);
+  if (exts.success) {
+    serviceExtensions = exts.data;
+    checkRefs(v, map, ['service', 'extensions'], exts.data, 'extension', configured.get('extension')!);
+  }
+  const rawPipelines = isPlainMap(svc.pipelines) ? svc.pipelines : {};
+  if (Object.keys(rawPipelines).length === 0 && (svc.pipelines ?? null) === null) {
+    v.add({
+      path: 'service.pipelines',
+      message: 'at least one pipeline is required, e.g. logs: { receivers: [file], exporters: [file] }',
+      location: at(['service', 'pipelines']),
+    });
+  }
+  for (const [id, raw] of Object.entries(rawPipelines)) {
+    const base = ['service', 'pipelines', id];
+    const idProblem = checkPipelineId(id);
+    if (idProblem) {
+      v.add({ path: formatPath(base), message: idProblem, location: atKey(base) });
+      continue;
     }
-    for (const [id, p] of Object.entries(rawPipelines)) {
-      const base = ['service', 'pipelines', id];
-      const idProblem = checkPipelineId(id);
-      if (idProblem) {
-        v.add({ path: formatPath(base), message: idProblem, location: atKey(base) });
-        continue;
+    const parsed = pipelineSchema.nullable().safeParse(raw);
+    if (!parsed.success) continue; // reported by the section parse above
+    const pl = parsed.data ?? { receivers: [], processors: [], exporters: [] };
+    for (const [list, kind] of [
+      ['receivers', 'receiver'],
+      ['exporters', 'exporter'],
+    ] as const) {
+      if (pl[list].length === 0) {
+        v.add({
+          path: formatPath([...base, list]),
+          message: `a pipeline needs at least one ${kind}`,
+          location: at([...base, list]),
+        });
       }
-      const pl = p ?? { receivers: [], processors: [], exporters: [] };
-      for (const [list, kind] of [
-        ['receivers', 'receiver'],
-        ['exporters', 'exporter'],
-      ] as const) {
-        if (pl[list].length === 0) {
-          v.add({
-            path: formatPath([...base, list]),
-            message: `a pipeline needs at least one ${kind}`,
-            location: at([...base, list]),
-          });
-        }
-      }
-      checkRefs(v, map, [...base, 'receivers'], pl.receivers, 'receiver', configured.get('receiver')!);
-      checkRefs(v, map, [...base, 'processors'], pl.processors, 'processor', configured.get('processor')!);
-      checkRefs(v, map, [...base, 'exporters'], pl.exporters, 'exporter', configured.get('exporter')!);
-      pipelines.set(id, {
-        id,
-        receivers: pl.receivers,
-        processors: pl.processors,
-        exporters: pl.exporters,
-        path: formatPath(base),
-        ...opt('location', atKey(base)),
-      });
     }
+    checkRefs(v, map, [...base, 'receivers'], pl.receivers, 'receiver', configured.get('receiver')!);
+    checkRefs(v, map, [...base, 'processors'], pl.processors, 'processor', configured.get('processor')!);
+    checkRefs(v, map, [...base, 'exporters'], pl.exporters, 'exporter', configured.get('exporter')!);
+    pipelines.set(id, {
+      id,
+      receivers: pl.receivers,
+      processors: pl.processors,
+      exporters: pl.exporters,
+      path: formatPath(base),
+      ...opt('location', atKey(base)),
+    });
   }
 
   // Unused components: a warning, they are not created.
@@ -308,7 +311,7 @@ function parseComponent<K extends ComponentKind>(
       input = rest;
     }
   }
-  const r = parseSection((factory).configSchema, input, path, map);
+  const r = parseSection(factory.configSchema, input, path, map);
   if (!r.ok) {
     v.addAll(r.problems);
     return undefined;

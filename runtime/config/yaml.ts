@@ -58,14 +58,19 @@ export function loadYamlFile(path: string, opts: LoadYamlOptions): LoadedFile {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const pos = lineCounter.linePos(e.pos[0]);
-      problems.push({
-        path: '',
-        message: `YAML syntax error: ${firstLine(e.message)}`,
-        location: `${file}:${pos.line}:${pos.col}`,
-      });
-    }
+    // The first error is the real one; the rest usually cascade from it.
+    const e = doc.errors[0]!;
+    const pos = lineCounter.linePos(e.pos[0]);
+    const line = text.split(/\r?\n/)[pos.line - 1] ?? '';
+    const hint = /[{[].*\$\{/.test(line)
+      ? ' (inside { } or [ ], write references quoted: "${env:X}"; or use block style)'
+      : '';
+    const more = doc.errors.length > 1 ? ` (${doc.errors.length - 1} more error(s) follow from it)` : '';
+    problems.push({
+      path: '',
+      message: `YAML syntax error: ${firstLine(e.message)}${hint}${more}`,
+      location: `${file}:${pos.line}:${pos.col}`,
+    });
     return { file, value: undefined, map, problems, fatal: true };
   }
 

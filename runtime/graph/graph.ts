@@ -8,13 +8,7 @@
  * - One receiver instance per receiver id; a receiver listed in several pipelines fans out to each.
  * - A pipeline with several exporters fans out to them (see fanout.ts).
  */
-import type {
-  Component,
-  ComponentKind,
-  ComponentSettings,
-  Exporter,
-  LogsConsumer,
-} from '../component.ts';
+import type { Component, ComponentKind, ComponentSettings, Exporter, LogsConsumer } from '../component.ts';
 import { ConfigError, errorMessage, withTimeout } from '../errors.ts';
 import type { ConfigProblem } from '../errors.ts';
 import {

@@ -165,8 +165,8 @@ function textLine(
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined || ((k === 'kind' || k === 'id') && typeof v === 'string')) continue;
     const plain = toPlain(v, 0);
-    const text = typeof plain === 'string' ? plain : JSON.stringify(plain);
-    parts.push(`${k}=${typeof plain === 'string' && /^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`);
+    if (typeof plain !== 'string') parts.push(`${k}=${JSON.stringify(plain)}`);
+    else parts.push(`${k}=${/^[^\s"=]+$/.test(plain) ? plain : JSON.stringify(plain)}`);
   }
   return parts.join(' ');
 }
