@@ -73,7 +73,9 @@ export interface Exit {
 export interface RunResult extends Exit {
   stdout: string;
   stderr: string;
+  /** wall time of the run and when it started (epoch ms) */
   ms: number;
+  startedAt: number;
 }
 
 export interface CliOptions {
@@ -194,7 +196,13 @@ export class Cli {
 export async function runCli(args: string[], opts: CliOptions & { timeoutMs?: number }): Promise<RunResult> {
   const cli = new Cli(args, opts);
   const exit = await cli.wait(opts.timeoutMs ?? 60_000);
-  return { ...exit, stdout: cli.stdout, stderr: cli.stderr, ms: Date.now() - cli.startedAt };
+  return {
+    ...exit,
+    stdout: cli.stdout,
+    stderr: cli.stderr,
+    ms: Date.now() - cli.startedAt,
+    startedAt: cli.startedAt,
+  };
 }
 
 export function tail(text: string, lines = 30): string {
