@@ -7,7 +7,7 @@ import { createFanout } from './fanout.ts';
 
 const rec = (n: number): LogRecord => ({ observedTimestamp: [0, 0], attributes: { n }, body: { n } });
 
-function recorder(mutatesData = false, fail?: unknown): LogsConsumer & { got: LogsBatch[] } {
+function recorder(mutatesData = false, fail?: Error): LogsConsumer & { got: LogsBatch[] } {
   const got: LogsBatch[] = [];
   return {
     got,

@@ -45,7 +45,7 @@ function fakes(world: World): ComponentRegistry {
       world.receivers.push({ id: settings.id, next });
       return {
         start: async () => {},
-        shutdown: async () => void world.shutdowns.push(`receiver:${settings.id}`),
+        shutdown: () => Promise.resolve(void world.shutdowns.push(`receiver:${settings.id}`)),
       };
     },
   };
@@ -61,7 +61,8 @@ function fakes(world: World): ComponentRegistry {
       return {
         capabilities: { mutatesData: true },
         start: async () => {},
-        shutdown: async () => void world.shutdowns.push(`processor:${settings.id}@${settings.pipeline}`),
+        shutdown: () =>
+          Promise.resolve(void world.shutdowns.push(`processor:${settings.id}@${settings.pipeline}`)),
         consume(batch) {
           for (const r of batch) r.attributes[`seen.${settings.pipeline}`] = settings.id;
           return next.consume(batch);
@@ -84,7 +85,7 @@ function fakes(world: World): ComponentRegistry {
       return {
         capabilities: { mutatesData: config.mutates },
         start: async () => {},
-        shutdown: async () => void world.shutdowns.push(`exporter:${settings.id}`),
+        shutdown: () => Promise.resolve(void world.shutdowns.push(`exporter:${settings.id}`)),
         async consume(batch) {
           await new Promise((r) => setTimeout(r, 1));
           if (config.fail === 'permanent') throw new PermanentError('rejected by the peer');
@@ -166,7 +167,7 @@ service: { pipelines: { logs: { receivers: [src], exporters: [sink/ro, sink/rw] 
     assert.equal(ro!.batches[0], batch, 'read-only consumer shares the batch');
     assert.notEqual(rw!.batches[0], batch, 'mutating consumer gets its own copy');
     assert.deepEqual(rw!.batches[0], batch);
-    assert.notEqual(rw!.batches[0]![0]!.body, batch[0]!.body, 'deep copy of the body');
+    assert.notEqual(rw!.batches[0][0]?.body, batch[0]?.body, 'deep copy of the body');
   });
 
   test('a receiver in several pipelines is one instance; processors are one per pipeline; exporters one per id', async () => {

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import * as z from 'zod';
 import type {
   Component,
@@ -177,7 +177,7 @@ describe('Service lifecycle', () => {
     const exporter: Exporter = {
       capabilities: { mutatesData: false },
       start: async () => {},
-      shutdown: async () => void events.push('exporter shutdown'),
+      shutdown: () => Promise.resolve(void events.push('exporter shutdown')),
       consume: async (b) => {
         await sleep(150);
         delivered.push(b);
@@ -186,11 +186,12 @@ describe('Service lifecycle', () => {
     };
     const output = new Inflight();
     const receiverNode = node('receiver', 'r', {
-      start: async () => {
+      start: () => {
         // Pushes one batch in the background; shutdown below does not wait for it.
         void output.track(() => exporter.consume([rec(1)])).catch(() => undefined);
+        return Promise.resolve();
       },
-      shutdown: async () => void events.push('receiver shutdown'),
+      shutdown: () => Promise.resolve(void events.push('receiver shutdown')),
     });
     receiverNode.output = output;
     const s = service({
@@ -276,11 +277,12 @@ describe('runCollector', () => {
       const finished = new Promise<void>((r) => (resolveFinished = r));
       return {
         ...(config.forever ? {} : { finished }),
-        start: async () => {
+        start: () => {
           void (async () => {
             for (let i = 0; i < config.batches; i++) await next.consume([rec(i)]);
             resolveFinished();
           })();
+          return Promise.resolve();
         },
         shutdown: async () => {},
       };
@@ -297,7 +299,7 @@ describe('runCollector', () => {
       start: async () => {},
       // unref: an abandoned (aborted) shutdown must not keep the test process alive
       shutdown: () => new Promise<void>((r) => setTimeout(r, exporterShutdownMs).unref()),
-      consume: async (b) => void delivered.push(b),
+      consume: (b) => Promise.resolve(void delivered.push(b)),
     }),
   };
   registry.add(finite, { kind: 'builtin', file: 'test' });
