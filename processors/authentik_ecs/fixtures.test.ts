@@ -3,7 +3,7 @@
  * [preserve_duplicate_custom_fields], the pipeline-test settings) give the expected documents: every
  * expected field present with an equal value; extra fields only those the stack adds around the pipeline.
  */
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { FIXTURE_DATASETS, fixtureLines, fixturesDir } from './fixtures.ts';
+import { fingerprint, goJson, goJsonSlow, goString } from './original.ts';
+
+describe('Go-compatible event.original (mito encode_json)', () => {
+  test('keys sorted at every level, compact', () => {
+    assert.equal(
+      goJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } }),
+      '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}',
+    );
+  });
+
+  test('numbers: integers without decimals, shortest floats, exponents like Go', () => {
+    assert.equal(
+      goJson([4, 2108, 1.5, 1e21, 1e-7, 123456789012, -0]),
+      '[4,2108,1.5,1e+21,1e-7,123456789012,-0]',
+    );
+  });
+
+  test('HTML characters and line separators are escaped as Go does', () => {
+    assert.equal(goString('in <module> & more'), '"in \\u003cmodule\\u003e \\u0026 more"');
+    assert.equal(goJson({ s: 'a\u2028b\u2029c' }), '{"s":"a\\u2028b\\u2029c"}');
+  });
+
+  test('control characters: short escapes (incl. \\b \\f) and lower-case \\u00XX', () => {
+    assert.equal(goString('\n\r\t\b\f\u0001\u001f"\\\u007f'), '"\\n\\r\\t\\b\\f\\u0001\\u001f\\"\\\\\u007f"');
+  });
+
+  test('non-ASCII stays raw UTF-8; lone surrogates become U+FFFD', () => {
+    assert.equal(goString('Linköping 日本 😀'), '"Linköping 日本 😀"');
+    assert.equal(goString('a\ud800b'), '"a\ufffdb"');
+    assert.equal(goJson({ s: 'x\udc00' }), '{"s":"x\ufffd"}');
+  });
+
+  test('key order is UTF-8 byte order, also for index-like and astral keys', () => {
+    assert.equal(goJson({ '2': 'b', '10': 'a', b: 1, A: 2 }), '{"10":"a","2":"b","A":2,"b":1}');
+    // U+FF5E (3 UTF-8 bytes, EF..) sorts before U+1F600 (4 bytes, F0..), unlike UTF-16 order.
+    assert.equal(goJson({ '😀': 1, '～': 2 }), '{"～":2,"😀":1}');
+  });
+
+  test('the native fast path and the hand-written encoder agree on every fixture record', () => {
+    for (const ds of FIXTURE_DATASETS) {
+      for (const line of fixtureLines(ds)) {
+        const v: unknown = JSON.parse(line);
+        assert.equal(goJson(v), goJsonSlow(v));
+      }
+    }
+  });
+
+  test('reproduces Elastic Agent event.original byte for byte (sample documents)', () => {
+    for (const ds of FIXTURE_DATASETS) {
+      const sample = JSON.parse(readFileSync(resolve(fixturesDir, `${ds}/sample_event.json`), 'utf8')) as {
+        event: { original: string };
+      };
+      const original = sample.event.original;
+      assert.equal(goJson(JSON.parse(original)), original, ds);
+    }
+  });
+});
+
+describe('document id (fingerprint of event.original)', () => {
+  test('third line of test-group.log', () => {
+    assert.equal(fingerprint(fixtureLines('group')[2]!), 'gS2iIn6p0Pw/YBxR7JK9GKU6lgE=');
+  });
+
+  test('differs for different text, stable for the same text', () => {
+    assert.equal(fingerprint('{"a":1}'), fingerprint('{"a":1}'));
+    assert.notEqual(fingerprint('{"a":1}'), fingerprint('{"a":2}'));
+    // SHA-1 over 0x00 + UTF-8 bytes: the empty text is the hash of the single 0x00 byte.
+    assert.equal(fingerprint(''), 'W6k8nbDP+T9StSHXQg5D9u2ieE8=');
+  });
+});
