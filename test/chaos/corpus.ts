@@ -6,12 +6,18 @@
  *   # needs: <components>        skip while a component it uses is not available
  *   # expect-path: a.b.c         the dotted path the error must name
  *   # expect-line: N|M           the line(s) the error may name; default: the line marked `# <- here`
+ *   # known-bug: <what>          a bug of a component, reported separately instead of failing the suite
+ *                                (remove the line once fixed; the case then must pass)
+ *
+ * `run` gets a second config, overlay/no-telemetry.yaml, that turns the metrics and health endpoints
+ * off, so parallel runs never compete for their default ports.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missing, runCli } from './harness.ts';
 
 export const CONFIG_DIR = join(import.meta.dirname, 'configs');
+const OVERLAY = join(import.meta.dirname, 'overlay', 'no-telemetry.yaml');
 
 export interface CorpusCase {
   file: string;
@@ -20,6 +26,7 @@ export interface CorpusCase {
   needs: string[];
   expectPath: string | undefined;
   expectLines: number[];
+  knownBug: string | undefined;
 }
 
 export function loadCorpus(): CorpusCase[] {
@@ -42,6 +49,7 @@ export function loadCorpus(): CorpusCase[] {
           .filter(Boolean),
         expectPath: header('expect-path'),
         expectLines: lines ? lines.split('|').map(Number) : marker > 0 ? [marker] : [],
+        knownBug: header('known-bug'),
       };
     });
 }
@@ -52,7 +60,8 @@ export async function checkCase(
   command: 'validate' | 'run',
   env: Record<string, string>,
 ): Promise<string[]> {
-  const r = await runCli([command, '--config', c.path], { env, cwd: CONFIG_DIR, timeoutMs: 60_000 });
+  const args = [command, '--config', c.path, ...(command === 'run' ? ['--config', OVERLAY] : [])];
+  const r = await runCli(args, { env, cwd: CONFIG_DIR, timeoutMs: 60_000 });
   const problems: string[] = [];
   const err = r.stderr.trim();
   const all = `${r.stdout}\n${r.stderr}`;
@@ -77,10 +86,11 @@ export async function checkCase(
 /** Runs the corpus with a small worker pool. */
 export async function runCorpus(
   concurrency = 3,
-): Promise<{ ran: number; skipped: string[]; failures: string[] }> {
+): Promise<{ ran: number; skipped: string[]; failures: string[]; knownBugs: string[] }> {
   const cases = loadCorpus();
   const env: Record<string, string> = {};
   const failures: string[] = [];
+  const knownBugs: string[] = [];
   const skipped: string[] = [];
   const runnable = cases.filter((c) => {
     const why = missing(c.needs);
@@ -93,9 +103,12 @@ export async function runCorpus(
   ]);
   const workers = Array.from({ length: concurrency }, async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      failures.push(...(await checkCase(job.c, job.cmd, env)));
+      const found = await checkCase(job.c, job.cmd, env);
+      if (found.length && job.c.knownBug)
+        knownBugs.push(`${job.c.file} (${job.cmd}): known bug: ${job.c.knownBug}`);
+      else failures.push(...found);
     }
   });
   await Promise.all(workers);
-  return { ran: runnable.length, skipped, failures: failures.sort() };
+  return { ran: runnable.length, skipped, failures: failures.sort(), knownBugs: knownBugs.sort() };
 }
