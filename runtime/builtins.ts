@@ -56,13 +56,32 @@ export function findFactoryFiles(root = DEFAULT_ROOT, ext = EXT): FactoryFile[] 
   return out;
 }
 
+/** Options of {@link loadBuiltins}. */
+export interface LoadBuiltinsOptions {
+  /** Tree to scan (default: the one this module lives in). */
+  root?: string;
+  /** Factory file extension (default: `.ts` from sources, `.js` from `dist/`). */
+  ext?: string;
+  /**
+   * Import only the factories this returns true for (the others are registered as available names,
+   * for suggestions). Default: all. Loading only what a config uses keeps start-up fast and keeps a
+   * broken unused component from stopping the collector.
+   */
+  only?: (kind: ComponentKind, type: string) => boolean;
+}
+
 /**
- * Imports every built-in factory and returns them in a registry. Throws a
- * {@link CollectorError} (`PLUGIN_INVALID`) naming every factory that failed to import or is malformed.
+ * Imports the built-in factories and returns them in a registry. Throws a {@link CollectorError}
+ * (`PLUGIN_INVALID`) naming every factory that failed to import or is malformed.
  */
-export async function loadBuiltins(root = DEFAULT_ROOT, ext = EXT): Promise<ComponentRegistry> {
-  const files = findFactoryFiles(root, ext);
+export async function loadBuiltins(opts: LoadBuiltinsOptions = {}): Promise<ComponentRegistry> {
+  const root = opts.root ?? DEFAULT_ROOT;
   const registry = new ComponentRegistry();
+  const files = findFactoryFiles(root, opts.ext ?? EXT).filter((f) => {
+    if (!opts.only || opts.only(f.kind, f.type)) return true;
+    registry.addAvailable(f.kind, f.type);
+    return false;
+  });
   const failures: string[] = [];
   const loaded = await Promise.all(
     files.map(async (f) => {

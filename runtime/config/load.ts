@@ -98,7 +98,7 @@ export async function loadConfig(
   }
 
   // Plugins first: they add component types.
-  const registry = (opts.registry ?? (await loadBuiltins())).clone();
+  const registry = (opts.registry ?? (await loadBuiltins({ only: usedTypes(root) }))).clone();
   let plugins: PluginInfo[] = [];
   const pluginList = root.plugins;
   if (pluginList !== undefined && pluginList !== null) {
@@ -256,6 +256,17 @@ export async function loadConfig(
     registry,
     warnings: warnings.map((w) => ({ ...w, message: scrubMessage(w.message, expansions) })),
   };
+}
+
+/** Which built-in types a config mentions (only those are imported). */
+function usedTypes(root: Record<string, unknown>): (kind: ComponentKind, type: string) => boolean {
+  const used = new Set<string>();
+  for (const kind of COMPONENT_KINDS) {
+    const section = root[SECTION_OF[kind]];
+    if (!isPlainMap(section)) continue;
+    for (const id of Object.keys(section)) used.add(`${kind}:${id.split('/')[0]}`);
+  }
+  return (kind, type) => used.has(`${kind}:${type}`);
 }
 
 /** Parses one component's id and options; records problems and returns the entry when valid. */

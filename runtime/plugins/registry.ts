@@ -96,8 +96,21 @@ export class ComponentRegistry {
     const prev = m.get(factory.type);
     if (prev)
       return `${factory.kind} type "${factory.type}" is already provided by ${describeSource(prev.source)}`;
+    if (this.#available.get(factory.kind)!.has(factory.type)) {
+      return `${factory.kind} type "${factory.type}" is already provided by a built-in component`;
+    }
     m.set(factory.type, { factory, source });
     return undefined;
+  }
+
+  readonly #available = new Map<ComponentKind, Set<string>>(COMPONENT_KINDS.map((k) => [k, new Set()]));
+
+  /**
+   * Records a type that exists but was not loaded (built-ins are imported only when a config uses
+   * them); it is listed by {@link types} for suggestions.
+   */
+  addAvailable(kind: ComponentKind, type: string): void {
+    this.#available.get(kind)!.add(type);
   }
 
   get<K extends ComponentKind>(kind: K, type: string): FactoryByKind[K] | undefined {
@@ -108,9 +121,9 @@ export class ComponentRegistry {
     return this.#byKind.get(kind)!.get(type);
   }
 
-  /** Types of a kind, sorted. */
+  /** Types of a kind (loaded or merely available), sorted. */
   types(kind: ComponentKind): string[] {
-    return [...this.#byKind.get(kind)!.keys()].sort();
+    return [...new Set([...this.#byKind.get(kind)!.keys(), ...this.#available.get(kind)!])].sort();
   }
 
   /** Every registered factory, by kind then type. */
@@ -124,6 +137,7 @@ export class ComponentRegistry {
   clone(): ComponentRegistry {
     const c = new ComponentRegistry();
     for (const e of this.all()) c.add(e.factory, e.source);
+    for (const [kind, types] of this.#available) for (const t of types) c.addAvailable(kind, t);
     return c;
   }
 }

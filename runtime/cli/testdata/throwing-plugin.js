@@ -1,0 +1,2 @@
+// Test plugin whose import fails.
+throw new Error('plugin init failed: license key missing');
