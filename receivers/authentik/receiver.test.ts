@@ -1,0 +1,353 @@
+/**
+ * End-to-end tests of the receiver against the authentik API emulator: exactly-once delivery under
+ * faults and drift, restart and crash mid-backfill, pipeline refusals.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LogsBatch } from '../../runtime/model.ts';
+import { hrTimeFromIso } from '../../runtime/model.ts';
+import { PermanentError, RetryableError } from '../../runtime/errors.ts';
+import { startEmulator } from '../../test/emulator/index.ts';
+import type { Emulator, EmulatorOptions } from '../../test/emulator/index.ts';
+import { nopHost, nopSettings, SinkConsumer, waitFor } from '../../test/kit/index.ts';
+import type { TestSettings } from '../../test/kit/index.ts';
+import { configSchema } from './config.ts';
+import { factory } from './factory.ts';
+import type { AuthentikReceiver } from './receiver.ts';
+import { MemoryStorage } from './testing.ts';
+
+const EVENTS_PATH = '/api/v3/events/events/';
+
+interface Run {
+  r: AuthentikReceiver;
+  settings: TestSettings;
+}
+
+async function startReceiver(
+  em: Emulator,
+  next: SinkConsumer | { consume(b: LogsBatch): Promise<void>; capabilities: { mutatesData: boolean } },
+  storage: MemoryStorage | undefined,
+  over: Record<string, unknown> = {},
+): Promise<Run> {
+  const settings = nopSettings('authentik');
+  const cfg = configSchema.parse({
+    endpoint: em.url,
+    token: em.token,
+    ...(storage ? { storage: 'file_storage' } : {}),
+    events: { interval: '1s' },
+    users: { enabled: false },
+    groups: { enabled: false },
+    api_retry: { initial_interval: '10ms', max_interval: '200ms' },
+    retry_on_failure: { initial_interval: '10ms', max_interval: '100ms' },
+    ...over,
+  });
+  const r = (await factory.create(settings, cfg, next as SinkConsumer)) as AuthentikReceiver;
+  await r.start(nopHost(storage ? { file_storage: storage } : {}));
+  return { r, settings };
+}
+
+const eventsOf = (sink: SinkConsumer) =>
+  sink.all().filter((x) => x.attributes['data_stream.dataset'] === 'authentik.event');
+const pkOf = (x: { body?: unknown }) => (x.body as { pk: string }).pk;
+
+function assertExactlyOnce(delivered: string[], alive: string[], label: string) {
+  const set = new Set(delivered);
+  assert.equal(set.size, delivered.length, `${label}: ${delivered.length - set.size} events delivered twice`);
+  const aliveSet = new Set(alive);
+  const missing = alive.filter((p) => !set.has(p));
+  assert.equal(missing.length, 0, `${label}: ${missing.length} events missing`);
+  const extra = delivered.filter((p) => !aliveSet.has(p));
+  assert.equal(extra.length, 0, `${label}: ${extra.length} events that do not exist`);
+}
+
+async function withEmulator<T>(opts: EmulatorOptions, fn: (em: Emulator) => Promise<T>): Promise<T> {
+  const em = await startEmulator(opts);
+  try {
+    return await fn(em);
+  } finally {
+    await em.close();
+  }
+}
+
+/** Inserts `n` events every `ms` until stopped. */
+function inserter(em: Emulator, n: number, ms: number) {
+  const t = setInterval(() => em.events.insert(n), ms);
+  return () => clearInterval(t);
+}
+
+describe('exactly once against the emulator', () => {
+  test('25,000 events, page size clamped to 100, inserts during the run, 5% faults', async () => {
+    await withEmulator(
+      {
+        events: 25_000,
+        version: '2026.2',
+        seed: 7,
+        faults: {
+          rate: 0.05,
+          kinds: ['500', '502', '503', '429', 'reset', 'truncated', 'non_json'],
+          retryAfterSeconds: 1,
+        },
+      },
+      async (em) => {
+        const sink = new SinkConsumer();
+        const storage = new MemoryStorage();
+        const t0 = Date.now();
+        // page_size 500 is clamped to 100 by the 2026.2 profile.
+        const { r, settings } = await startReceiver(em, sink, storage, {
+          events: { interval: '1s', page_size: 500 },
+        });
+        const stop = inserter(em, 5, 50);
+        try {
+          await waitFor(() => r.events?.phase === 'incremental' && r.events.polls > 0, 50_000, 20);
+          const backfillMs = Date.now() - t0;
+          stop();
+          const target = em.events.count();
+          await waitFor(() => eventsOf(sink).length >= target && r.events!.polls > 2, 20_000, 20);
+          const evs = eventsOf(sink);
+          assertExactlyOnce(evs.map(pkOf), em.events.allPks(), 'faults+inserts');
+          for (let i = 1; i < evs.length; i++) {
+            const a = (evs[i - 1]!.body as { created: string }).created;
+            const b = (evs[i]!.body as { created: string }).created;
+            assert.ok(a <= b, `events not oldest first at ${i}: ${a} > ${b}`);
+          }
+          const faults = Object.values(em.stats.faults).reduce((a, b) => a + b, 0);
+          assert.ok(faults > 5, `expected injected faults, got ${faults}`);
+          // The served page size was clamped: requests asked for more than they got.
+          assert.ok(em.requests.some((q) => q.path === EVENTS_PATH && Number(q.query.page_size) > 100));
+          // Records: body exactly as returned, dataset, timestamps with microseconds, resource.
+          const sample = evs[1234]!;
+          assert.deepEqual(sample.body, em.events.get(pkOf(sample)));
+          assert.equal(sample.attributes['data_stream.dataset'], 'authentik.event');
+          assert.deepEqual(sample.timestamp, hrTimeFromIso((sample.body as { created: string }).created));
+          assert.deepEqual(sample.resource, {
+            'service.name': 'authentik',
+            'service.version': '2026.2.2',
+            'server.address': '127.0.0.1',
+            'host.name': '127.0.0.1',
+          });
+          const metrics = await settings.metrics.metrics();
+          assert.match(
+            metrics,
+            /otelcol_authentik_receiver_records_emitted_total\{receiver="authentik",dataset="events"\} \d+/,
+          );
+          assert.match(metrics, /otelcol_authentik_receiver_request_errors_total\{[^}]*kind="http_5\d\d"\}/);
+          assert.ok(
+            !metrics.includes(em.token) && !settings.logger.text().includes(em.token),
+            'token leaked',
+          );
+          assert.ok(
+            settings.logger.lines.some((l) =>
+              /events backfill: \d+\/\d+ pages, \d+ events, \d+ events\/s, ETA/.test(l.msg),
+            ),
+          );
+          assert.ok(settings.statuses.some((s) => s.status === 'recoverable_error'));
+          assert.equal(
+            settings.statuses.at(-1)?.status === 'ok' ||
+              settings.statuses.at(-1)?.status === 'recoverable_error',
+            true,
+          );
+          console.log(
+            `# backfill of ${target} events with 5% faults: ${backfillMs} ms, ${em.stats.requests} requests`,
+          );
+        } finally {
+          stop();
+          await r.shutdown();
+        }
+      },
+    );
+  });
+
+  test('retention and GDPR deletes while backfilling: nothing alive is missed, nothing twice', async () => {
+    await withEmulator({ events: 15_000, version: '2025.12', seed: 8, users: 30 }, async (em) => {
+      const sink = new SinkConsumer();
+      const ever = new Set(em.events.allPks());
+      let gdpr = 1;
+      const { r } = await startReceiver(em, sink, new MemoryStorage(), {
+        events: { interval: '1s' },
+        max_concurrent_requests: 4,
+      });
+      const t = setInterval(() => {
+        for (const pk of em.events.insert(3)) ever.add(pk);
+        em.events.deleteOldest(5);
+        if (Math.random() < 0.2) em.events.deleteByUserPk(gdpr++);
+      }, 20);
+      try {
+        await waitFor(() => r.events?.phase === 'incremental' && r.events.polls > 0, 50_000, 20);
+        clearInterval(t);
+        const target = em.events.allPks();
+        await waitFor(
+          () => {
+            const got = new Set(eventsOf(sink).map(pkOf));
+            return target.every((p) => got.has(p));
+          },
+          20_000,
+          200,
+        ).catch(() => undefined);
+        const delivered = eventsOf(sink).map(pkOf);
+        assert.equal(new Set(delivered).size, delivered.length, 'an event was delivered twice');
+        const got = new Set(delivered);
+        const missing = target.filter((p) => !got.has(p));
+        assert.equal(missing.length, 0, `${missing.length} alive events missing`);
+        assert.ok(delivered.every((p) => ever.has(p)));
+      } finally {
+        clearInterval(t);
+        await r.shutdown();
+      }
+    });
+  });
+});
+
+describe('restart and crash mid-backfill', () => {
+  test('graceful shutdown and restart: all events, none twice, finished history not re-read', async () => {
+    await withEmulator({ events: 25_000, version: '2026.2', seed: 9 }, async (em) => {
+      const storage = new MemoryStorage();
+      const sink1 = new SinkConsumer();
+      const run1 = await startReceiver(em, sink1, storage);
+      await waitFor(() => eventsOf(sink1).length >= 10_000, 30_000, 5);
+      await run1.r.shutdown();
+      const first = eventsOf(sink1).map(pkOf);
+      assert.ok(first.length < 25_000, 'the first run must stop mid-backfill');
+      em.events.insert(200); // events arrive while the collector is down
+      const before = em.requests.length;
+      const sink2 = new SinkConsumer();
+      const run2 = await startReceiver(em, sink2, storage);
+      try {
+        await waitFor(() => run2.r.events?.phase === 'incremental' && run2.r.events.polls > 0, 30_000, 10);
+        const second = eventsOf(sink2).map(pkOf);
+        assertExactlyOnce([...first, ...second], em.events.allPks(), 'restart');
+        const remainingPages = Math.ceil((25_000 - first.length) / 100);
+        const used = em.requests.slice(before).filter((q) => q.path === EVENTS_PATH).length;
+        assert.ok(
+          used <= remainingPages * 1.3 + 12,
+          `second run used ${used} requests for ~${remainingPages} remaining pages`,
+        );
+        assert.ok(run2.settings.logger.lines.some((l) => /resuming backfill/.test(l.msg)));
+      } finally {
+        await run2.r.shutdown();
+      }
+    });
+  });
+
+  test('crash (no shutdown) after some acknowledged batches: all events, at most the in-flight batch twice', async () => {
+    await withEmulator({ events: 12_000, version: '2025.8', seed: 10 }, async (em) => {
+      const storage = new MemoryStorage();
+      const delivered1: string[] = [];
+      let inflight: string[] = [];
+      let rejectHung: ((e: Error) => void) | undefined;
+      let batches = 0;
+      const crashing = {
+        capabilities: { mutatesData: false },
+        consume(b: LogsBatch): Promise<void> {
+          const pks = b.filter((x) => x.attributes['data_stream.dataset'] === 'authentik.event').map(pkOf);
+          if (++batches < 40) {
+            delivered1.push(...pks);
+            return Promise.resolve();
+          }
+          if (rejectHung) return new Promise(() => undefined); // dead process: nothing completes
+          // The batch reaches the destination, then the process dies before the acknowledgement.
+          delivered1.push(...pks);
+          inflight = pks;
+          storage.crash();
+          return new Promise((_res, rej) => (rejectHung = rej));
+        },
+      };
+      const run1 = await startReceiver(em, crashing as unknown as SinkConsumer, storage);
+      await waitFor(() => rejectHung !== undefined, 30_000, 5);
+      storage.revive();
+      const sink2 = new SinkConsumer();
+      const run2 = await startReceiver(em, sink2, storage);
+      try {
+        await waitFor(() => run2.r.events?.phase === 'incremental' && run2.r.events.polls > 0, 30_000, 10);
+        const second = eventsOf(sink2).map(pkOf);
+        const all = [...delivered1, ...second];
+        const counts = new Map<string, number>();
+        for (const p of all) counts.set(p, (counts.get(p) ?? 0) + 1);
+        const twice = [...counts].filter(([, n]) => n > 1).map(([p]) => p);
+        assert.ok(
+          twice.length <= inflight.length,
+          `${twice.length} duplicates, in-flight batch was ${inflight.length}`,
+        );
+        assert.ok(
+          twice.every((p) => inflight.includes(p)),
+          'only the in-flight batch may be delivered twice',
+        );
+        assert.ok(twice.every((p) => (counts.get(p) ?? 0) === 2));
+        const alive = em.events.allPks();
+        assert.equal(alive.filter((p) => !counts.has(p)).length, 0, 'events missing after the crash');
+      } finally {
+        const sd = run1.r.shutdown();
+        rejectHung?.(new RetryableError('process is gone'));
+        await sd;
+        await run2.r.shutdown();
+      }
+    });
+  });
+});
+
+describe('pipeline refusals', () => {
+  test('retryable refusals re-offer the same data; a permanent refusal is counted as dropped and skipped', async () => {
+    await withEmulator({ events: 1500, version: '2026.2', seed: 11 }, async (em) => {
+      const sink = new SinkConsumer();
+      let permanentBatch: string[] = [];
+      const offered: string[][] = [];
+      sink.failWith = (b, call) => {
+        const pks = b.map(pkOf);
+        offered.push(pks);
+        if (call === 2 || call === 3) return new RetryableError('exporter busy', { retryAfterMs: 30 });
+        if (call === 6) {
+          permanentBatch = pks;
+          return new PermanentError('mapping rejected the documents');
+        }
+        // Re-offered records are fresh objects even if the consumer mutated the earlier ones.
+        for (const rec of b) (rec.body as Record<string, unknown>).mutated = true;
+        return undefined;
+      };
+      const { r, settings } = await startReceiver(em, sink, new MemoryStorage());
+      try {
+        await waitFor(() => r.events?.phase === 'incremental' && r.events.polls > 0, 20_000, 10);
+        assert.deepEqual(offered[1], offered[2], 'the refused batch is offered again unchanged');
+        assert.deepEqual(offered[2], offered[3]);
+        const dropped = settings.drops.reduce((n, d) => n + d.count, 0);
+        assert.equal(dropped, permanentBatch.length);
+        assert.match(settings.drops[0]!.reason, /permanently: mapping rejected/);
+        const expected = em.events.allPks().filter((p) => !permanentBatch.includes(p));
+        assertExactlyOnce(eventsOf(sink).map(pkOf), expected, 'refusals');
+        // Bodies handed downstream match the API (the consumer's mutation did not leak into re-offers).
+        const x = eventsOf(sink).find((e) => offered[1]!.includes(pkOf(e)))!;
+        assert.equal((x.body as Record<string, unknown>).mutated, true);
+        const { mutated: _m, ...rest } = x.body as Record<string, unknown>;
+        assert.deepEqual(rest, em.events.get(pkOf(x)));
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+
+  test('without storage: a warning, state in memory', async () => {
+    await withEmulator({ events: 50 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r, settings } = await startReceiver(em, sink, undefined);
+      try {
+        await waitFor(() => eventsOf(sink).length === 50, 10_000, 10);
+        assert.ok(
+          settings.logger.lines.some((l) => l.level === 'warn' && /no storage configured/.test(l.msg)),
+        );
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+
+  test('a storage id that is not configured fails start with a clear error', async () => {
+    await withEmulator({ events: 5 }, async (em) => {
+      const settings = nopSettings('authentik');
+      const cfg = configSchema.parse({ endpoint: em.url, token: em.token, storage: 'file_storage/missing' });
+      const r = await factory.create(settings, cfg, new SinkConsumer());
+      await assert.rejects(
+        r.start(nopHost()),
+        /storage: extension "file_storage\/missing" is not configured/,
+      );
+      await r.shutdown();
+    });
+  });
+});
