@@ -41,7 +41,7 @@ async function startReceiver(
     retry_on_failure: { initial_interval: '10ms', max_interval: '100ms' },
     ...over,
   });
-  const r = (await factory.create(settings, cfg, next as SinkConsumer)) as AuthentikReceiver;
+  const r = (await factory.create(settings, cfg, next)) as AuthentikReceiver;
   await r.start(nopHost(storage ? { file_storage: storage } : {}));
   return { r, settings };
 }
@@ -251,7 +251,7 @@ describe('restart and crash mid-backfill', () => {
           return new Promise((_res, rej) => (rejectHung = rej));
         },
       };
-      const run1 = await startReceiver(em, crashing as unknown as SinkConsumer, storage);
+      const run1 = await startReceiver(em, crashing, storage);
       await waitFor(() => rejectHung !== undefined, 30_000, 5);
       storage.revive();
       const sink2 = new SinkConsumer();
