@@ -7,8 +7,8 @@
  * `authentik.<dataset>` → fingerprint → dataset pipeline → DROP-EMPTY → error epilogue. A pipeline-level
  * failure jumps to the `on_failure` handler (no DROP-EMPTY, like Elasticsearch).
  */
-import type { AnyValue, LogRecord } from '../../runtime/model.ts';
-import { ATTR_DOCUMENT_ID, ATTR_NAMESPACE, hrTimeToMillis } from '../../runtime/model.ts';
+import type { AnyValue, HrTime, LogRecord } from '../../runtime/model.ts';
+import { ATTR_DOCUMENT_ID, ATTR_NAMESPACE, hrTimeToMillis, nowHrTime } from '../../runtime/model.ts';
 import {
   ECS_VERSION,
   PACKAGE_VERSION,
@@ -50,6 +50,12 @@ export interface MapResult {
   error: boolean;
   /** The first error entry (for logging). */
   firstError?: string;
+}
+
+/** The record's observation time (a copy), or now when a receiver did not set it. */
+function collectionTime(record: LogRecord): HrTime {
+  const t = record.observedTimestamp as HrTime | undefined;
+  return Array.isArray(t) && t.length === 2 ? [t[0], t[1]] : nowHrTime();
 }
 
 let lastMs = NaN;
@@ -198,7 +204,7 @@ export class EcsMapper {
       const action = (out['event'] as JMap | undefined)?.['action'];
       if (typeof action === 'string') record.eventName = action;
     } else {
-      record.timestamp = record.observedTimestamp;
+      record.timestamp = collectionTime(record);
     }
     const first = hasErrorMessage(out);
     return first === undefined ? { error: false } : { error: true, firstError: first };
@@ -221,7 +227,7 @@ export class EcsMapper {
     doc['event'] = { ...(isMap(ev) ? ev : {}), dataset, module: 'authentik' };
     doc['ecs'] = { version: ECS_VERSION };
     record.body = doc as AnyValue;
-    record.timestamp = record.observedTimestamp;
+    record.timestamp = collectionTime(record);
     return { error: true, firstError: hasErrorMessage(doc) ?? '' };
   }
 

@@ -169,6 +169,17 @@ function encode(v: unknown, depth: number): string {
 const SLOW = Symbol('slow');
 /** Canonical array-index keys: V8 orders them numerically before all others, whatever the insertion order. */
 const SPECIAL_KEY = /^(?:0|[1-9]\d{0,9}|__proto__)$|[\ud800-\uffff]/;
+/** Verdicts of SPECIAL_KEY per key text: records repeat the same few dozen keys. */
+const keyVerdicts = new Map<string, boolean>();
+
+function specialKey(k: string): boolean {
+  let v = keyVerdicts.get(k);
+  if (v === undefined) {
+    v = SPECIAL_KEY.test(k);
+    if (keyVerdicts.size < 10_000) keyVerdicts.set(k, v);
+  }
+  return v;
+}
 
 /**
  * A copy of `v` whose objects have their keys in Go's order, for the native JSON.stringify; SLOW when
@@ -194,7 +205,7 @@ function sortedCopy(v: unknown, depth: number): unknown {
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o);
   for (let i = 0; i < keys.length; i++) {
-    if (SPECIAL_KEY.test(keys[i]!)) return SLOW;
+    if (specialKey(keys[i]!)) return SLOW;
   }
   keys.sort();
   const out: Record<string, unknown> = {};
