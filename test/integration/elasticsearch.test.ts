@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
 /**
  * The `elasticsearch` exporter against real search servers (test/peers/elasticsearch.sh,
  * test/peers/opensearch.sh): templates installed and effective, the 55 fixture documents (through the
