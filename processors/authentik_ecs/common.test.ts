@@ -209,4 +209,16 @@ describe('DROP-EMPTY', () => {
     };
     assert.deepEqual(dropEmpty(ctx), { diff: { id: { new_value: 2107 } }, created: false });
   });
+
+  test('objects shared by two parents are cleaned consistently (no markers left behind)', () => {
+    const shared = { a: { b: null }, c: 1, d: [null] };
+    const doc = { x: { m: shared }, y: { m: shared } };
+    const out = dropEmpty(doc);
+    assert.deepEqual(out, { x: { m: { c: 1 } }, y: { m: { c: 1 } } });
+    const scan = (v: unknown): void => {
+      assert.notEqual(typeof v, 'symbol');
+      if (v && typeof v === 'object') for (const k of Object.keys(v)) scan((v as Record<string, unknown>)[k]);
+    };
+    scan(out);
+  });
 });

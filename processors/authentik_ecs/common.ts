@@ -374,7 +374,9 @@ function clean(v: unknown): unknown {
   let kept = 0;
   for (const k in o) {
     const cur = o[k];
-    if (cur === null || cur === undefined || cur === '') {
+    // DROP: an entry marked by an earlier pass over the same object (values copied to ECS fields
+    // share objects with authentik.*).
+    if (cur === null || cur === undefined || cur === '' || cur === DROP) {
       drops++;
       continue;
     }

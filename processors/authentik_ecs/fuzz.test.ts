@@ -168,6 +168,35 @@ function fuzzer(rand: () => number) {
   return { int, pick, junk, mutate };
 }
 
+/** Path of the first value that is not plain JSON (symbol, undefined, function, non-finite number, class instance). */
+function nonJson(v: unknown, path: string): string | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(v) ? undefined : path;
+    case 'object': {
+      if (v === null) return undefined;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const r = nonJson(v[i], `${path}[${i}]`);
+          if (r !== undefined) return r;
+        }
+        return undefined;
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype) return path;
+      for (const k of Object.keys(v)) {
+        const r = nonJson((v as Record<string, unknown>)[k], `${path}.${k}`);
+        if (r !== undefined) return r;
+      }
+      return undefined;
+    }
+    default:
+      return path;
+  }
+}
+
 interface Case {
   record: LogRecord;
   describe: string;
@@ -252,6 +281,8 @@ describe(`fuzz: ${COUNT} mutated records (seed ${SEED})`, () => {
           assert.fail(`${what}: document is not JSON-serialisable: ${String(e)}`);
         }
         assert.equal(typeof JSON.parse(text), 'object');
+        const bad = nonJson(doc, '');
+        assert.equal(bad, undefined, `${what}: not a plain JSON value at ${bad}`);
         const event = doc['event'] as Record<string, unknown> | undefined;
         const error = doc['error'] as Record<string, unknown> | undefined;
         const hasOriginal = typeof event?.['original'] === 'string';
