@@ -27,8 +27,11 @@ import type { VersionState } from './version.ts';
 
 export const EVENTS_PATH = '/api/v3/events/events/';
 
-/** How long a negative QL probe is trusted before probing again (a license may be added). */
-const QL_REPROBE_MS = 3_600_000;
+/**
+ * How long a negative QL probe is trusted before probing again (a license may be added). Long,
+ * because on an unlicensed server the probe is a substring search over the whole event table.
+ */
+const QL_REPROBE_MS = 24 * 3_600_000;
 /** Progress log cadence of the backfill. */
 const PROGRESS_PAGES = 50;
 const PROGRESS_MS = 30_000;

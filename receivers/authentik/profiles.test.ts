@@ -1,0 +1,379 @@
+/**
+ * The receiver against every emulated authentik generation: payload shapes, include_* flags, page
+ * clamps, enterprise QL, the users `last_updated__gt` path and the 403 messages.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROFILE_INFO, PROFILES, startEmulator } from '../../test/emulator/index.ts';
+import type { Emulator, EmulatorOptions, VersionProfile } from '../../test/emulator/index.ts';
+import { nopHost, nopSettings, SinkConsumer, waitFor } from '../../test/kit/index.ts';
+import type { TestSettings } from '../../test/kit/index.ts';
+import { configSchema } from './config.ts';
+import { factory } from './factory.ts';
+import type { AuthentikReceiver } from './receiver.ts';
+import { MemoryStorage } from './testing.ts';
+
+const EVENTS_PATH = '/api/v3/events/events/';
+const USERS_PATH = '/api/v3/core/users/';
+const GROUPS_PATH = '/api/v3/core/groups/';
+
+async function withEmulator<T>(opts: EmulatorOptions, fn: (em: Emulator) => Promise<T>): Promise<T> {
+  const em = await startEmulator(opts);
+  try {
+    return await fn(em);
+  } finally {
+    await em.close();
+  }
+}
+
+async function start(
+  em: Emulator,
+  sink: SinkConsumer,
+  over: Record<string, unknown>,
+  configDir?: string,
+): Promise<{ r: AuthentikReceiver; settings: TestSettings }> {
+  const settings = nopSettings('authentik', 'receiver', configDir);
+  const cfg = configSchema.parse({
+    endpoint: em.url,
+    token: em.token,
+    storage: 'file_storage',
+    events: { interval: '1s' },
+    api_retry: { initial_interval: '10ms', max_interval: '100ms' },
+    ...over,
+  });
+  const r = (await factory.create(settings, cfg, sink)) as AuthentikReceiver;
+  await r.start(nopHost({ file_storage: new MemoryStorage() }));
+  return { r, settings };
+}
+
+const ofDataset = (sink: SinkConsumer, ds: string) =>
+  sink.all().filter((x) => x.attributes['data_stream.dataset'] === ds);
+const bodyOf = (x: { body?: unknown }) => x.body as Record<string, unknown>;
+
+describe('every API generation', () => {
+  for (const profile of PROFILES) {
+    test(`profile ${profile}`, async () => {
+      await withEmulator({ events: 1200, users: 130, groups: 7, version: profile, seed: 3 }, async (em) => {
+        const sink = new SinkConsumer();
+        const { r } = await start(em, sink, {});
+        try {
+          await waitFor(
+            () =>
+              r.events?.phase === 'incremental' &&
+              r.events.polls > 0 &&
+              (r.directory?.runs.usersFull ?? 0) > 0 &&
+              (r.directory?.runs.groupsFull ?? 0) > 0,
+            20_000,
+            10,
+          );
+          const info = PROFILE_INFO[profile];
+          // events: exactly once
+          const evs = ofDataset(sink, 'authentik.event').map((x) => bodyOf(x).pk as string);
+          assert.equal(new Set(evs).size, evs.length);
+          assert.deepEqual(new Set(evs), new Set(em.events.allPks()));
+          // users and groups: every record once per listing, following pagination.next
+          const users = ofDataset(sink, 'authentik.user').map(bodyOf);
+          const groups = ofDataset(sink, 'authentik.group').map(bodyOf);
+          assert.equal(users.length, em.users.count());
+          assert.equal(groups.length, em.groups.count());
+          assert.equal(new Set(users.map((u) => u.pk)).size, users.length);
+          // query flags by generation
+          const userReqs = em.requests.filter((q) => q.path === USERS_PATH);
+          const groupReqs = em.requests.filter((q) => q.path === GROUPS_PATH);
+          assert.ok(userReqs.length >= 2, 'users span several pages');
+          for (const q of userReqs) {
+            assert.equal(q.query.include_groups, info.includeFlags ? 'false' : undefined);
+            assert.equal(q.query.include_roles, info.userRoles ? 'false' : undefined);
+          }
+          for (const q of groupReqs)
+            assert.equal(q.query.include_users, info.includeFlags ? 'false' : undefined);
+          // shapes as served
+          if (info.includeFlags) assert.ok(users.every((u) => u.groups_obj === null));
+          if (info.userRoles) assert.ok(users.every((u) => u.roles_obj === null));
+          if (info.groupParents) assert.ok(groups.every((g) => Array.isArray(g.parents)));
+          else assert.ok(groups.every((g) => 'parent' in g));
+          // version detection → resource
+          const rec = ofDataset(sink, 'authentik.event')[0]!;
+          assert.equal(rec.resource?.['service.version'], info.versionCurrent);
+        } finally {
+          await r.shutdown();
+        }
+      });
+    });
+  }
+
+  test('a server page-size maximum below page_size is followed (no offsets computed from the request)', async () => {
+    await withEmulator(
+      { events: 3000, users: 75, version: '2025.12', maxPageSize: 30, seed: 4 },
+      async (em) => {
+        const sink = new SinkConsumer();
+        const { r } = await start(em, sink, { groups: { enabled: false } });
+        try {
+          await waitFor(
+            () =>
+              r.events?.polls !== undefined && r.events.polls > 0 && (r.directory?.runs.usersFull ?? 0) > 0,
+            20_000,
+            10,
+          );
+          const evs = ofDataset(sink, 'authentik.event').map((x) => bodyOf(x).pk as string);
+          assert.equal(new Set(evs).size, 3000);
+          assert.equal(evs.length, 3000);
+          assert.equal(ofDataset(sink, 'authentik.user').length, 75);
+        } finally {
+          await r.shutdown();
+        }
+      },
+    );
+  });
+});
+
+describe('enterprise QL search', () => {
+  for (const profile of ['2025.8', '2026.2'] as VersionProfile[]) {
+    test(`${profile} with a license: polls use search=created >= "…", verified, one request when idle`, async () => {
+      await withEmulator({ events: 2000, version: profile, enterprise: true, seed: 5 }, async (em) => {
+        const sink = new SinkConsumer();
+        const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
+        try {
+          await waitFor(() => r.events?.ql === 'yes', 20_000, 10);
+          const inserted = em.events.insert(7);
+          await waitFor(() => ofDataset(sink, 'authentik.event').length === 2007, 10_000, 10);
+          const qlReqs = em.requests.filter(
+            (q) => q.path === EVENTS_PATH && typeof q.query.search === 'string',
+          );
+          assert.ok(qlReqs.length >= 2);
+          for (const q of qlReqs) {
+            assert.match(String(q.query.search), /^created >= "\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"$/);
+            assert.equal(q.query.ordering, 'created');
+          }
+          const evs = ofDataset(sink, 'authentik.event').map((x) => bodyOf(x).pk as string);
+          assert.equal(new Set(evs).size, evs.length);
+          assert.ok(inserted.every((p) => evs.includes(p)));
+          // Idle: one request per poll.
+          const polls = r.events!.polls;
+          const before = em.requests.length;
+          await waitFor(() => r.events!.polls >= polls + 3, 10_000, 10);
+          const during = em.requests.slice(before).filter((q) => q.path === EVENTS_PATH);
+          assert.ok(
+            during.length <= r.events!.polls - polls,
+            `${during.length} requests for ${r.events!.polls - polls} polls`,
+          );
+          assert.equal(r.events!.lastPollRequests, 1);
+        } finally {
+          await r.shutdown();
+        }
+      });
+    });
+  }
+
+  test('without a license the silent substring fallback is detected and not used', async () => {
+    await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
+      try {
+        await waitFor(() => r.events?.ql === 'no', 20_000, 10);
+        const probes = em.requests.filter((q) => q.path === EVENTS_PATH && q.query.search !== undefined);
+        assert.equal(probes.length, 1, 'one probe');
+        em.events.insert(3);
+        await waitFor(() => ofDataset(sink, 'authentik.event').length === 2003, 10_000, 10);
+        assert.equal(
+          em.requests.filter((q) => q.path === EVENTS_PATH && q.query.search !== undefined).length,
+          1,
+        );
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+
+  test('before 2025.8 QL is not probed', async () => {
+    await withEmulator({ events: 500, version: '2024.4', enterprise: true, seed: 6 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
+      try {
+        await waitFor(() => (r.events?.polls ?? 0) >= 2, 20_000, 10);
+        assert.equal(r.events!.ql, 'unknown');
+        assert.equal(em.requests.filter((q) => q.query.search !== undefined).length, 0);
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+});
+
+describe('users: changes between full listings', () => {
+  test('2025.8+: last_updated__gt with ordering=last_updated reads only changed users', async () => {
+    await withEmulator({ events: 10, users: 40, version: '2026.2', seed: 12 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r } = await start(em, sink, {
+        events: { enabled: false },
+        groups: { enabled: false },
+        users: { interval: '1h', changes_interval: '1s' },
+      });
+      try {
+        await waitFor(() => (r.directory?.runs.usersFull ?? 0) === 1, 10_000, 10);
+        assert.equal(ofDataset(sink, 'authentik.user').length, 40);
+        const pk = em.users.all()[5]!.pk;
+        assert.ok(em.users.touch(pk));
+        await waitFor(() => ofDataset(sink, 'authentik.user').length === 41, 10_000, 10);
+        const again = ofDataset(sink, 'authentik.user').at(-1)!;
+        assert.equal(bodyOf(again).pk, pk);
+        const changeReqs = em.requests.filter(
+          (q) => q.path === USERS_PATH && q.query.last_updated__gt !== undefined,
+        );
+        assert.ok(changeReqs.length >= 1);
+        assert.equal(changeReqs[0]!.query.ordering, 'last_updated');
+        assert.equal(changeReqs[0]!.query.include_groups, 'false');
+        assert.match(String(changeReqs[0]!.query.last_updated__gt), /^\d{4}-\d\d-\d\dT/);
+        assert.equal(r.directory!.runs.usersFull, 1, 'no second full listing');
+        // Idle change polls return nothing new.
+        const n = r.directory!.runs.usersChanges;
+        await waitFor(() => r.directory!.runs.usersChanges >= n + 1, 5000, 10);
+        assert.equal(ofDataset(sink, 'authentik.user').length, 41);
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+
+  test('before 2025.8 there are no change polls (no last_updated)', async () => {
+    await withEmulator({ events: 10, users: 10, version: '2024.4', seed: 12 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r } = await start(em, sink, {
+        events: { enabled: false },
+        groups: { enabled: false },
+        users: { interval: '1h', changes_interval: '1s' },
+      });
+      try {
+        await waitFor(() => (r.directory?.runs.usersFull ?? 0) === 1, 10_000, 10);
+        await new Promise((res) => setTimeout(res, 1500));
+        assert.equal(r.directory!.runs.usersChanges, 0);
+        assert.equal(em.requests.filter((q) => q.query.last_updated__gt !== undefined).length, 0);
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+});
+
+describe('403', () => {
+  test('an invalid token: a clear message, permanent_error, recovery when token_file is fixed, nothing lost', async () => {
+    await withEmulator({ events: 300, users: 5, groups: 2, seed: 13 }, async (em) => {
+      const dir = await mkdtemp(join(tmpdir(), 'ak-403-'));
+      try {
+        await writeFile(join(dir, 'token'), 'not-the-right-token-0000\n');
+        const sink = new SinkConsumer();
+        const { r, settings } = await start(
+          em,
+          sink,
+          {
+            token: undefined,
+            token_file: 'token',
+            api_retry: { initial_interval: '10ms', max_interval: '200ms' },
+          },
+          dir,
+        );
+        try {
+          await waitFor(() => settings.statuses.some((s) => s.status === 'permanent_error'), 10_000, 10);
+          const err = settings.logger.lines.find((l) => l.level === 'error' && /403/.test(l.msg))!;
+          assert.match(err.msg, /rejected the API token \(403 "Token invalid\/expired"\)/);
+          assert.match(err.msg, /receivers\.authentik\.token_file/);
+          assert.match(err.msg, /app passwords/);
+          assert.equal(ofDataset(sink, 'authentik.event').length, 0);
+          await writeFile(join(dir, 'token'), `${em.token}\n`);
+          await waitFor(() => ofDataset(sink, 'authentik.event').length === 300, 10_000, 10);
+          await waitFor(() => settings.statuses.at(-1)?.status === 'ok', 10_000, 10);
+          assert.ok(!settings.logger.text().includes(em.token));
+        } finally {
+          await r.shutdown();
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  test('an app password is not an API token', async () => {
+    await withEmulator({ events: 10, appPasswords: ['app-password-value-1234'], seed: 14 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r, settings } = await start(em, sink, {
+        token: 'app-password-value-1234',
+        users: { enabled: false },
+        groups: { enabled: false },
+      });
+      try {
+        await waitFor(
+          () => settings.logger.lines.some((l) => l.level === 'error' && /403/.test(l.msg)),
+          10_000,
+          10,
+        );
+        const err = settings.logger.lines.find((l) => l.level === 'error' && /403/.test(l.msg))!;
+        assert.match(
+          err.msg,
+          /app passwords, including the password shown by "Create Service Account", are not API tokens/,
+        );
+        assert.ok(!settings.logger.text().includes('app-password-value-1234'));
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+
+  test('a missing permission names it; the other datasets keep flowing', async () => {
+    await withEmulator(
+      { events: 200, users: 5, groups: 3, denyDatasets: ['users'], seed: 15 },
+      async (em) => {
+        const sink = new SinkConsumer();
+        const { r, settings } = await start(em, sink, {});
+        try {
+          await waitFor(
+            () =>
+              ofDataset(sink, 'authentik.event').length === 200 &&
+              ofDataset(sink, 'authentik.group').length === 3,
+            10_000,
+            10,
+          );
+          const err = settings.logger.lines.find((l) => l.level === 'error' && /permission/.test(l.msg))!;
+          assert.match(err.msg, /lacks permission to read users .*grant it authentik_core\.view_user/);
+          assert.equal(ofDataset(sink, 'authentik.user').length, 0);
+          assert.equal(settings.statuses.at(-1)?.status, 'permanent_error');
+        } finally {
+          await r.shutdown();
+        }
+      },
+    );
+  });
+
+  test('token rotated by authentik mid-run: 403 until the new token is configured, then everything arrives', async () => {
+    await withEmulator({ events: 500, seed: 16 }, async (em) => {
+      const dir = await mkdtemp(join(tmpdir(), 'ak-rot-'));
+      try {
+        await writeFile(join(dir, 'token'), em.token);
+        const sink = new SinkConsumer();
+        const { r, settings } = await start(
+          em,
+          sink,
+          { token: undefined, token_file: 'token', users: { enabled: false }, groups: { enabled: false } },
+          dir,
+        );
+        try {
+          await waitFor(() => r.events?.polls !== undefined && r.events.polls > 0, 10_000, 10);
+          const fresh = em.rotateToken();
+          em.events.insert(20);
+          await waitFor(() => settings.statuses.some((s) => s.status === 'permanent_error'), 10_000, 10);
+          await writeFile(join(dir, 'token'), fresh);
+          await waitFor(() => ofDataset(sink, 'authentik.event').length === 520, 10_000, 10);
+          const pks = ofDataset(sink, 'authentik.event').map((x) => bodyOf(x).pk as string);
+          assert.equal(new Set(pks).size, 520);
+          assert.ok(!settings.logger.text().includes(fresh));
+        } finally {
+          await r.shutdown();
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
