@@ -322,6 +322,47 @@ ${extra}  pipelines:
     assert.equal((await c.exited).code, 0);
   });
 
+  test('the shipped collector.yaml validates, and so do its commented elasticsearch/otlphttp blocks', async (t) => {
+    const needed = [
+      'receivers/authentik',
+      'processors/authentik_ecs',
+      'exporters/file',
+      'runtime/extensions/file_storage',
+      'exporters/elasticsearch',
+      'exporters/otlphttp',
+    ];
+    const missing = needed.filter((d) => !existsSync(join(ROOT, d, 'factory.ts')));
+    if (missing.length > 0) {
+      t.skip(`components not there yet: ${missing.join(', ')}`);
+      return;
+    }
+    const shipped = await run(['validate', '--config', join(ROOT, 'collector.yaml')], dir);
+    assert.equal(shipped.code, 0, shipped.stderr);
+    // Uncomment the two exporter blocks (and wire them into the pipeline): the documented options must stay valid.
+    const lines = readFileSync(join(ROOT, 'collector.yaml'), 'utf8').split('\n');
+    let inBlock = false;
+    const full = lines.map((line) => {
+      if (/^ {2}# (elasticsearch|otlphttp):/.test(line)) inBlock = true;
+      else if (inBlock && !line.startsWith('  #')) inBlock = false;
+      return inBlock ? `  ${line.slice(4)}` : line;
+    });
+    const text = full
+      .join('\n')
+      .replace(/exporters: \[file\]/, 'exporters: [file, elasticsearch, otlphttp]')
+      .replace(/ca_file: \/etc\/elasticsearch\/certs\/http_ca\.crt/, 'insecure_skip_verify: false');
+    writeFileSync(join(dir, 'collector-full.yaml'), text);
+    try {
+      const r = await run(['validate', '--config', 'collector-full.yaml'], dir, {
+        ES_API_KEY: 'k',
+        APM_SECRET_TOKEN: 't',
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /3 exporters/);
+    } finally {
+      rmSync(join(dir, 'collector-full.yaml'), { force: true });
+    }
+  });
+
   test('acceptance: file receiver → file exporter writes every input line in order and exits 0', async (t) => {
     if (
       !existsSync(join(ROOT, 'receivers', 'file', 'factory.ts')) ||

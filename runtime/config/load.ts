@@ -255,7 +255,19 @@ export async function loadConfig(
     plugins,
     registry,
     warnings: warnings.map((w) => ({ ...w, message: scrubMessage(w.message, expansions) })),
+    locate: (path) => locateDotted(map, path),
   };
+}
+
+/** Finds the position of a dotted path (as printed by `formatPath`), or of its nearest ancestor. */
+function locateDotted(map: SourceMap, dotted: string): string | undefined {
+  const byText = new Map<string, ConfigPath>();
+  for (const e of map.entriesUnder([])) byText.set(formatPath(e.path), e.path);
+  for (let p = dotted; p !== ''; p = p.replace(/(\[\d+\]|\.?[^.[]*)$/, '')) {
+    const path = byText.get(p);
+    if (path) return map.locate(path);
+  }
+  return undefined;
 }
 
 /** Which built-in types a config mentions (only those are imported). */

@@ -57,4 +57,9 @@ export interface ResolvedConfig {
   registry: ComponentRegistry;
   /** Non-fatal findings (e.g. a configured component no pipeline uses). */
   warnings: ConfigProblem[];
+  /**
+   * `file:line:column` of a dotted config path (`exporters.elasticsearch.tls.ca_file`), or of its
+   * nearest configured ancestor. For problems found after loading (e.g. when a component is created).
+   */
+  locate(path: string): string | undefined;
 }

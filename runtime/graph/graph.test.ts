@@ -49,14 +49,17 @@ function fakes(world: World): ComponentRegistry {
       };
     },
   };
-  const tag: ProcessorFactory<{ fail_create: boolean }> = {
+  const tag: ProcessorFactory<{ fail_create: boolean; cert?: string | undefined }> = {
     kind: 'processor',
     type: 'tag',
     description: 'adds an attribute naming itself (mutates)',
-    configSchema: z.strictObject({ fail_create: z.boolean().default(false) }),
+    configSchema: z.strictObject({ fail_create: z.boolean().default(false), cert: z.string().optional() }),
     createDefaultConfig: () => ({ fail_create: false }),
     create(settings, config, next): Processor {
       if (config.fail_create) throw new Error('cannot open the thing');
+      if (config.cert !== undefined) {
+        throw new ConfigError([{ path: 'cert', message: `cannot read ${config.cert}: ENOENT` }]);
+      }
       world.processors.push({ id: settings.id, pipeline: settings.pipeline });
       return {
         capabilities: { mutatesData: true },
@@ -318,5 +321,21 @@ service: { pipelines: { logs: { receivers: [src], processors: [tag], exporters: 
       /cannot create processor "tag" for pipeline "logs": cannot open the thing/,
     );
     assert.match(err.problems[0]!.location ?? '', /:3:15$/);
+  });
+
+  test('config problems a component finds at creation are reported at their own path and position', async () => {
+    const err = await build(`
+receivers: { src: {} }
+processors:
+  tag:
+    cert: /nope.pem
+exporters: { sink: {} }
+service: { pipelines: { logs: { receivers: [src], processors: [tag], exporters: [sink] } } }
+`).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(
+      err.problems.map((p) => [p.path, p.message, p.location?.replace(/^.*\//, '')]),
+      [['processors.tag.cert', 'cannot read /nope.pem: ENOENT', `c${seq - 1}.yaml:5:11`]],
+    );
   });
 });

@@ -137,6 +137,16 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
       }
       return c;
     } catch (err) {
+      if (err instanceof ConfigError) {
+        // A component that validates more at creation (files, certificates) reports config problems.
+        for (const p of err.problems) {
+          const path =
+            p.path === '' ? entry.path : p.path.startsWith(entry.path) ? p.path : `${entry.path}.${p.path}`;
+          const location = p.location ?? config.locate(path) ?? entry.location;
+          problems.push({ path, message: p.message, ...(location === undefined ? {} : { location }) });
+        }
+        return undefined;
+      }
       problems.push({
         path: entry.path,
         message: `cannot create ${entry.kind} "${entry.id}"${pipeline ? ` for pipeline "${pipeline}"` : ''}: ${errorMessage(err)}`,
