@@ -18,8 +18,9 @@ if (major < 22 || (fromSource && !stripsTypes)) {
   process.stderr.write(
     'authentik-collector needs Node.js >= 22.18 (found ' +
       process.versions.node +
-      (fromSource ? '; running from TypeScript sources needs built-in type stripping' : '') +
-      '). Install a newer Node.js, or run `npm run build` and use Node.js >= 22.\n',
+      (fromSource
+        ? '; running from the TypeScript sources needs built-in type stripping). Install a newer Node.js, or run `npm run build` and use Node.js >= 22.\n'
+        : '). Install a newer Node.js.\n'),
   );
   process.exit(1);
 }
