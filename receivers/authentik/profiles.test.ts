@@ -4,6 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +188,54 @@ describe('enterprise QL search', () => {
         await r.shutdown();
       }
     });
+  });
+
+  test('license expires at runtime: the silent fallback is noticed, polls return to -created, nothing lost', async () => {
+    // Two emulators with identical data, with and without a license, behind a switchable front.
+    const startTime = new Date(Date.now() - 3_600_000);
+    const licensed = await startEmulator({ events: 800, seed: 7, startTime, enterprise: true });
+    const unlicensed = await startEmulator({
+      events: 800,
+      seed: 7,
+      startTime,
+      enterprise: false,
+      token: licensed.token,
+    });
+    let target = licensed;
+    const front = http.createServer((req, res) => {
+      const up = http.request(`${target.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
+        res.writeHead(r2.statusCode ?? 502, r2.headers);
+        r2.pipe(res);
+      });
+      up.on('error', () => res.writeHead(502).end());
+      up.end();
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const sink = new SinkConsumer();
+    const { r, settings } = await start({ ...licensed, url } as Emulator, sink, {
+      users: { enabled: false },
+      groups: { enabled: false },
+    });
+    try {
+      await waitFor(() => r.events?.ql === 'yes', 20_000, 10);
+      target = unlicensed;
+      const fresh = unlicensed.events.insert(3);
+      await waitFor(() => r.events?.ql === 'no', 20_000, 10);
+      await waitFor(() => ofDataset(sink, 'authentik.event').length === 803, 10_000, 10);
+      const pks = ofDataset(sink, 'authentik.event').map((x) => bodyOf(x).pk as string);
+      assert.equal(new Set(pks).size, 803);
+      assert.ok(fresh.every((p) => pks.includes(p)));
+      assert.ok(
+        settings.logger.lines.some((l) => l.level === 'warn' && /not using QL search any more/.test(l.msg)),
+      );
+    } finally {
+      await r.shutdown();
+      front.closeAllConnections();
+      await new Promise((res) => front.close(res));
+      await licensed.close();
+      await unlicensed.close();
+    }
   });
 
   test('before 2025.8 QL is not probed', async () => {

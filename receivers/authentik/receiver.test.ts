@@ -284,6 +284,65 @@ describe('restart and crash mid-backfill', () => {
   });
 });
 
+describe('backfill modes', () => {
+  test('backfill: <duration> reads only that far back, oldest first', async () => {
+    // 20,000 events 30 s apart: about a week of history.
+    await withEmulator({ events: 20_000, version: '2026.2', seed: 17, spacingMs: 30_000 }, async (em) => {
+      const sink = new SinkConsumer();
+      const cutoff = Date.now() - 24 * 3_600_000;
+      const { r } = await startReceiver(em, sink, new MemoryStorage(), {
+        events: { interval: '1s', backfill: '24h' },
+      });
+      try {
+        await waitFor(() => r.events?.phase === 'incremental' && r.events.polls > 0, 20_000, 10);
+        const got = eventsOf(sink).map((e) => e.body as { pk: string; created: string });
+        const expected = em.events
+          .allPks()
+          .map((pk) => em.events.get(pk) as { pk: string; created: string })
+          .filter((e) => Date.parse(e.created) >= cutoff + 2000);
+        const gotSet = new Set(got.map((e) => e.pk));
+        assert.ok(
+          expected.every((e) => gotSet.has(e.pk)),
+          'an event of the last 24h is missing',
+        );
+        assert.ok(
+          got.every((e) => Date.parse(e.created) >= cutoff - 2000),
+          'an event older than 24h was emitted',
+        );
+        assert.equal(gotSet.size, got.length);
+        assert.ok(got.length > 2500 && got.length < 3000, `about 2880 events expected, got ${got.length}`);
+        // Locating the start of the window took a few probes, not a walk through history.
+        const reqs = em.requests.filter((q) => q.path === EVENTS_PATH).length;
+        assert.ok(reqs < Math.ceil(got.length / 100) * 1.3 + 25, `${reqs} requests`);
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+
+  test('backfill: none starts from now', async () => {
+    await withEmulator({ events: 5000, seed: 18 }, async (em) => {
+      const sink = new SinkConsumer();
+      const { r } = await startReceiver(em, sink, new MemoryStorage(), {
+        events: { interval: '1s', backfill: 'none' },
+      });
+      try {
+        await waitFor(() => (r.events?.polls ?? 0) > 0, 10_000, 10);
+        assert.equal(eventsOf(sink).length, 0);
+        const fresh = em.events.insert(4);
+        await waitFor(() => eventsOf(sink).length === 4, 10_000, 10);
+        assert.deepEqual(eventsOf(sink).map(pkOf).sort(), [...fresh].sort());
+        // A late commit: created 20 s ago, visible only now (within the 1 m overlap) is still delivered.
+        const late = em.events.insert(1, new Date(Date.now() - 20_000));
+        await waitFor(() => eventsOf(sink).length === 5, 10_000, 10);
+        assert.equal(pkOf(eventsOf(sink).at(-1)!), late[0]);
+      } finally {
+        await r.shutdown();
+      }
+    });
+  });
+});
+
 describe('pipeline refusals', () => {
   test('retryable refusals re-offer the same data; a permanent refusal is counted as dropped and skipped', async () => {
     await withEmulator({ events: 1500, version: '2026.2', seed: 11 }, async (em) => {

@@ -1,0 +1,92 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryLogger } from '../../test/kit/index.ts';
+import { checkDirectoryState, checkEventsState, CheckpointStore } from './checkpoint.ts';
+import type { EventsState } from './checkpoint.ts';
+import { MemoryStorage } from './testing.ts';
+
+const good: EventsState = {
+  v: 1,
+  phase: 'backfill',
+  hw: null,
+  window: [],
+  floor: null,
+  backfill: {
+    upper: '1800000000000000',
+    frontier: { c: '1700000000000001', pks: ['a'] },
+    hint: 1234,
+    count: 5000,
+    pagesDone: 3,
+    pagesTotal: 50,
+    emitted: 300,
+    startedAt: 1,
+    handover: [['b', '1799999999000000']],
+  },
+};
+
+describe('checkpoints', () => {
+  test('valid states round-trip through the storage client', async () => {
+    const storage = new MemoryStorage();
+    const store = new CheckpointStore(
+      await storage.getClient('receiver', 'authentik', 'k'),
+      new MemoryLogger(),
+    );
+    assert.equal(await store.load('events', checkEventsState), undefined);
+    await store.save('events', good);
+    assert.deepEqual(await store.load('events', checkEventsState), good);
+    assert.ok(store.durable);
+  });
+
+  test('corrupt or unknown states are reported and ignored', async () => {
+    const storage = new MemoryStorage();
+    const client = await storage.getClient('receiver', 'authentik', 'k');
+    const logger = new MemoryLogger();
+    const store = new CheckpointStore(client, logger);
+    await client.set('events', Buffer.from('{not json'));
+    assert.equal(await store.load('events', checkEventsState), undefined);
+    await client.set('events', Buffer.from(JSON.stringify({ ...good, v: 2 })));
+    assert.equal(await store.load('events', checkEventsState), undefined);
+    await client.set(
+      'events',
+      Buffer.from(JSON.stringify({ ...good, backfill: { ...good.backfill, upper: 'x' } })),
+    );
+    assert.equal(await store.load('events', checkEventsState), undefined);
+    assert.equal(logger.lines.filter((l) => l.level === 'error').length, 3);
+    assert.match(logger.lines[1]!.fields.reason as string, /unknown version 2/);
+  });
+
+  test('validation rules', () => {
+    assert.equal(typeof checkEventsState({ ...good, phase: 'x' }), 'string');
+    assert.equal(
+      typeof checkEventsState({ ...good, backfill: null }),
+      'string',
+      'backfill phase needs its state',
+    );
+    assert.equal(typeof checkEventsState({ ...good, window: [['a', 'not-a-number']] }), 'string');
+    assert.equal(
+      typeof checkEventsState({ ...good, phase: 'incremental', backfill: null, hw: '17' }),
+      'object',
+    );
+    assert.equal(
+      typeof checkDirectoryState({
+        v: 1,
+        usersFullAt: 1,
+        usersChangesAt: null,
+        usersHw: null,
+        groupsFullAt: null,
+      }),
+      'object',
+    );
+    assert.equal(typeof checkDirectoryState({ v: 1, usersFullAt: 'x' }), 'string');
+  });
+
+  test('without storage: in memory; no writes after close', async () => {
+    const store = new CheckpointStore(undefined, new MemoryLogger());
+    assert.equal(store.durable, false);
+    await store.save('k', { v: 1 });
+    assert.deepEqual(await store.load('k', (x) => x), { v: 1 });
+    await store.close();
+    await store.save('k', { v: 2 });
+    assert.deepEqual(await store.load('k', (x) => x), { v: 1 });
+  });
+});
