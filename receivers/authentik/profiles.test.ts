@@ -213,7 +213,7 @@ describe('enterprise QL search', () => {
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
     const sink = new SinkConsumer();
-    const { r, settings } = await start({ ...licensed, url } as Emulator, sink, {
+    const { r, settings } = await start({ ...licensed, url }, sink, {
       users: { enabled: false },
       groups: { enabled: false },
     });
