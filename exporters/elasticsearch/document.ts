@@ -68,22 +68,32 @@ export function routeRecord(r: LogRecord, opts: RoutingOptions): Route {
   if (opts.index !== undefined) return { index: opts.index };
   const raw = attr(r, ATTR_INDEX);
   if (raw !== undefined) return { index: raw };
-  const defaultDataset = sanitizeDataStreamField(opts.dataset, DISALLOWED_DATASET_CHARS, 'generic');
-  const defaultNamespace = sanitizeDataStreamField(opts.namespace, DISALLOWED_NAMESPACE_CHARS, 'default');
+  const defaultDataset = sanitized(opts.dataset, DISALLOWED_DATASET_CHARS, 'generic');
+  const defaultNamespace = sanitized(opts.namespace, DISALLOWED_NAMESPACE_CHARS, 'default');
   const dsAttr = attr(r, ATTR_DATASET);
   const nsAttr = attr(r, ATTR_NAMESPACE);
   const dataset =
-    dsAttr === undefined
-      ? defaultDataset
-      : sanitizeDataStreamField(dsAttr, DISALLOWED_DATASET_CHARS, defaultDataset);
+    dsAttr === undefined ? defaultDataset : sanitized(dsAttr, DISALLOWED_DATASET_CHARS, defaultDataset);
   const namespace =
-    nsAttr === undefined
-      ? defaultNamespace
-      : sanitizeDataStreamField(nsAttr, DISALLOWED_NAMESPACE_CHARS, defaultNamespace);
+    nsAttr === undefined ? defaultNamespace : sanitized(nsAttr, DISALLOWED_NAMESPACE_CHARS, defaultNamespace);
   return {
     index: `logs-${dataset}-${namespace}`,
     dataStream: { type: 'logs', dataset, namespace },
   };
+}
+
+/** Sanitised values seen recently: the same few datasets and namespaces repeat on every record. */
+const sanitizeCache = new Map<string, string>();
+
+function sanitized(field: string, disallowed: string, fallback: string): string {
+  const key = `${disallowed === DISALLOWED_DATASET_CHARS ? 'd' : 'n'}\u0000${fallback}\u0000${field}`;
+  let v = sanitizeCache.get(key);
+  if (v === undefined) {
+    v = sanitizeDataStreamField(field, disallowed, fallback);
+    if (sanitizeCache.size >= 1000) sanitizeCache.clear();
+    sanitizeCache.set(key, v);
+  }
+  return v;
 }
 
 function isoFromHrTime(t: HrTime | undefined): string | undefined {
