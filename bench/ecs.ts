@@ -2,8 +2,9 @@
  * Throughput of the `authentik_ecs` processor (events per CPU second, i.e. on one core) on the fixture mix of Elastic's
  * pipeline tests (30 events, 5 groups, 20 users, cycled), with GeoIP (City + ASN test databases) and
  * user-agent parsing, next to a bare `JSON.parse` + `JSON.stringify` of the same raw records measured in
- * the same run. Medians over several rounds; the ratio (baseline rate / processor rate) is the figure
- * to drive down, the goal is at most 3.
+ * the same run. Rates are medians over several rounds; the ratio (baseline rate / processor rate, i.e.
+ * how many bare round trips one record costs) is the median of the per-round ratios and the figure to
+ * drive down; the goal is at most 3 (`goal` in the rows is that maximum ratio, `met` = ratio <= goal).
  *
  * Rows:
  * - `ecs_file_records`: records as the `file` receiver builds them (body = parsed line, raw line in
@@ -182,7 +183,8 @@ export async function runEcsBench(opts: EcsBenchOptions = {}): Promise<BenchRow[
     ['ecs_api_records', api],
   ] as const) {
     const v = median(rates);
-    const ratio = b / v;
+    // Median of the per-round ratios: both sides of a round ran interleaved, under the same load.
+    const ratio = median(rates.map((x, i) => base[i]! / x));
     rows.push({
       name,
       value: round0(v),

@@ -202,19 +202,23 @@ interface UaTemplate {
   version: string | undefined;
   osName: string | undefined;
   osVersion: string | undefined;
+  osFull: string | undefined;
   deviceName: string;
 }
 
 function toTemplate(d: UaDetails): UaTemplate {
   const ua = d.userAgent;
   const os = d.os;
-  return {
+  const t: UaTemplate = {
     name: ua?.name ?? 'Other',
     version: ua && ua.major !== null ? joinVersion(ua) : undefined,
     osName: os?.name,
     osVersion: os && os.major !== null ? joinVersion(os) : undefined,
+    osFull: undefined,
     deviceName: d.device?.name ?? 'Other',
   };
+  if (t.osName !== undefined && t.osVersion !== undefined) t.osFull = `${t.osName} ${t.osVersion}`;
+  return t;
 }
 
 /** Parser with an LRU cache; produces the ECS `user_agent` object. */
@@ -238,7 +242,7 @@ export class UserAgentParser {
     if (t.osName !== undefined) {
       const osObj: JMap = { name: t.osName };
       if (t.osVersion !== undefined) {
-        osObj['full'] = `${t.osName} ${t.osVersion}`;
+        osObj['full'] = t.osFull;
         osObj['version'] = t.osVersion;
       }
       out['os'] = osObj;
