@@ -175,7 +175,7 @@ export async function runCollector(o: RunOptions): Promise<number> {
 
     const shut = await Promise.race([service.shutdown(), abort]);
     if (shut === 'abort') return ExitCode.ABORTED;
-    for (const f of shut) logger.error(`shutdown of ${f.key} failed`, { error: f.error });
+    for (const f of shut) logger.error(errorMessage(f.error), { component: f.key });
     if (shut.length > 0) code = ExitCode.RUNTIME_FAILURE;
     logger.info(code === ExitCode.OK ? 'collector stopped' : 'collector stopped with errors', {
       exit_code: code,

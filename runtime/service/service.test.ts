@@ -227,7 +227,13 @@ describe('Service lifecycle', () => {
     const failures = await s.shutdown();
     assert.ok(Date.now() - t0 < 1500, 'bounded by shutdown_timeout');
     assert.deepEqual(failures.map((f) => f.key).sort(), ['exporter:boom', 'exporter:hang']);
-    assert.ok(failures.find((f) => f.key === 'exporter:hang')!.error instanceof TimeoutError);
+    const hang = failures.find((f) => f.key === 'exporter:hang')!.error;
+    assert.ok(hang instanceof CollectorError && hang.code === ErrorCode.COMPONENT_SHUTDOWN_FAILED);
+    assert.ok(hang.cause instanceof TimeoutError);
+    assert.match(
+      String((failures.find((f) => f.key === 'exporter:boom')!.error as Error).message),
+      /exporter "boom" failed to shut down: flush failed/,
+    );
     assert.ok(events.includes('shutdown e'), 'extensions still shut down');
   });
 

@@ -31,6 +31,7 @@ export interface ServiceOptions {
 export interface ShutdownFailure {
   /** Status key of the component (`exporter:file`), or `drain:<key>` for an edge that did not drain. */
   key: string;
+  /** `COMPONENT_SHUTDOWN_FAILED` (the component's own error as `cause`), or a `TimeoutError` for a drain. */
   error: unknown;
 }
 
@@ -114,8 +115,18 @@ export class Service {
             );
             this.#status(n, 'stopped');
           } catch (err) {
-            failures.push({ key: n.key, error: err });
-            this.#status(n, 'permanent_error', `shutdown failed: ${errorMessage(err)}`);
+            const msg = errorMessage(err);
+            failures.push({
+              key: n.key,
+              error: new CollectorError(
+                ErrorCode.COMPONENT_SHUTDOWN_FAILED,
+                `${describe(n)} failed to shut down: ${msg}`,
+                {
+                  cause: err,
+                },
+              ),
+            });
+            this.#status(n, 'permanent_error', `shutdown failed: ${msg}`);
           } finally {
             n.closed = true;
           }
