@@ -159,8 +159,9 @@ read_state() {
   [[ -n "$URL" && -n "$PID" ]]
 }
 
+# The recorded process is alive and is still our server (a recycled pid is not).
 running() {
-  read_state && kill -0 "$PID" 2>/dev/null
+  read_state && kill -0 "$PID" 2>/dev/null && [[ -n "$DIR" ]] && tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR"
 }
 
 print_env() {
@@ -183,7 +184,14 @@ cmd_start() {
     print_env
     return 0
   fi
-  if read_state; then cmd_stop_locked >/dev/null 2>&1 || true; fi
+  if read_state; then
+    if ! running; then PID=""; fi # dead (or recycled pid): only clean up its directory
+    cmd_cleanup
+  fi
+  local tool
+  for tool in unzip curl setsid; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y unzip curl util-linux)"
+  done
   local zip java port dir start=$SECONDS
   zip="$(cmd_fetch)"
   java="$(find_java)"
@@ -258,6 +266,13 @@ cmd_stop_locked() {
     log "not running"
     return 0
   fi
+  if ! running; then PID=""; fi
+  cmd_cleanup
+  log "stopped"
+}
+
+# Stops $PID (when set) and removes $DIR and the state file.
+cmd_cleanup() {
   if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
     kill -TERM "$PID" 2>/dev/null || true
     for _ in $(seq 1 300); do
@@ -269,9 +284,8 @@ cmd_stop_locked() {
       kill -KILL "$PID" 2>/dev/null || true
     fi
   fi
-  [[ -n "$DIR" && "$DIR" == "${TMPDIR:-/tmp}"/ac-"$FLAVOR".* ]] && rm -rf "$DIR"
+  if [[ -n "$DIR" && "$DIR" == "${TMPDIR:-/tmp}"/ac-"$FLAVOR".* ]]; then rm -rf "$DIR"; fi
   rm -f "$STATE"
-  log "stopped"
 }
 
 cmd_stop() {
