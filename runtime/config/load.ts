@@ -84,6 +84,8 @@ export async function loadConfig(
   }
   const root = merged.value as Record<string, unknown>;
   const map = merged.map;
+  // Problems about something missing altogether point at the start of the first file.
+  if (!map.get([])?.pos) map.set([], { pos: { file: loaded[0]!.file, line: 1, col: 1 } });
   const at = (path: ConfigPath) => map.locate(path);
   const atKey = (path: ConfigPath) => map.locateKey(path);
 

@@ -66,9 +66,13 @@ export function loadYamlFile(path: string, opts: LoadYamlOptions): LoadedFile {
       ? ' (inside { } or [ ], write references quoted: "${env:X}"; or use block style)'
       : '';
     const more = doc.errors.length > 1 ? ` (${doc.errors.length - 1} more error(s) follow from it)` : '';
+    const what =
+      e.code === 'MULTIPLE_DOCS'
+        ? 'a config file holds one YAML document (remove the extra "---", or split it into several --config files)'
+        : firstLine(e.message);
     problems.push({
       path: '',
-      message: `YAML syntax error: ${firstLine(e.message)}${hint}${more}`,
+      message: `YAML syntax error: ${what}${hint}${more}`,
       location: `${file}:${pos.line}:${pos.col}`,
     });
     return { file, value: undefined, map, problems, fatal: true };
