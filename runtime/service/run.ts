@@ -12,6 +12,7 @@
  * uncaught exceptions are logged and the component they came from is marked as failed.
  */
 import type { EventEmitter } from 'node:events';
+import type { Receiver } from '../component.ts';
 import { Registry } from 'prom-client';
 import { errorMessage } from '../errors.ts';
 import type { ResolvedConfig } from '../config/resolved.ts';
@@ -154,6 +155,14 @@ export async function runCollector(o: RunOptions): Promise<number> {
 
     let code: number = ExitCode.OK;
     const finished = service.finished;
+    if (!finished) {
+      // Some receivers are endless, so the collector runs on; still report a finite one that fails.
+      for (const n of service.graph.receivers) {
+        (n.component as Receiver).finished?.catch((err: unknown) =>
+          logger.error(`receiver "${n.id}" failed before finishing`, { error: err }),
+        );
+      }
+    }
     const waited = await Promise.race([
       stop.then((sig) => ({ why: 'signal' as const, sig })),
       abort.then(() => ({ why: 'abort' as const })),
