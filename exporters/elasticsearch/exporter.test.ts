@@ -1,5 +1,6 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -497,4 +498,75 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     );
     assert.deepEqual(doc!.source, { '@timestamp': '2024-01-01T00:00:00.000Z', message: 'plain line' });
   });
+});
+
+describe('elasticsearch exporter over TLS', () => {
+  const hasOpenssl = (() => {
+    try {
+      execFileSync('openssl', ['version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  test(
+    'verifies the server with tls.ca_file; refuses an unknown CA',
+    { skip: !hasOpenssl && 'openssl not installed' },
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'es-tls-'));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+      const fake = new FakeElasticsearch({
+        tls: { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) },
+      });
+      await fake.start();
+      cleanups.push(() => fake.close());
+      const make = async (tls: Record<string, unknown>, retry: Record<string, unknown> = FAST_RETRY) => {
+        const settings = nopSettings('elasticsearch/tls', 'exporter', dir);
+        const config = factory.configSchema.parse({
+          endpoints: [fake.url],
+          tls,
+          retry,
+          setup: { templates: false },
+        });
+        const exp = (await factory.create(settings, config)) as ElasticsearchExporter;
+        cleanups.push(() => exp.shutdown());
+        await exp.start(nopHost());
+        return { exp, settings };
+      };
+      const ok = await make({ ca_file: 'cert.pem' });
+      await ok.exp.consume(records(2));
+      assert.equal(fake.docs.size, 2);
+      const unknownCa = await make({}, { ...FAST_RETRY, max_elapsed_time: '100ms' });
+      await assert.rejects(unknownCa.exp.consume(records(1, 10)), /self[- ]signed|certificate/i);
+      assert.equal(fake.docs.size, 2);
+      const skip = await make({ insecure_skip_verify: true });
+      await skip.exp.consume(records(1, 20));
+      assert.equal(fake.docs.size, 3);
+      assert.ok(skip.settings.logger.lines.some((l) => l.msg.includes('verification is disabled')));
+    },
+  );
 });

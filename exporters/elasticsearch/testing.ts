@@ -4,6 +4,7 @@
  * benchmark's in-process bulk sink; not a search engine.
  */
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -49,6 +50,8 @@ export interface FakeOptions {
   modules?: string[];
   /** Field types the fake refuses in templates, as a core-only server would. */
   unknownTypes?: string[];
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 const CREATED = { create: { status: 201 } };
@@ -82,21 +85,23 @@ export class FakeElasticsearch {
   }
 
   async start(port = 0): Promise<string> {
-    this.#server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       void this.#handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) {
           res.writeHead(500, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: { type: 'fake_error', reason: String(err) }, status: 500 }));
         }
       });
-    });
+    };
+    this.#server = this.opts.tls ? createHttpsServer(this.opts.tls, handler) : createServer(handler);
     this.#server.keepAliveTimeout = 60_000;
     this.#server.on('connection', (s: Socket) => {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     });
     await new Promise<void>((resolve) => this.#server!.listen(port, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    const scheme = this.opts.tls ? 'https' : 'http';
+    this.url = `${scheme}://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
     return this.url;
   }
 
