@@ -167,6 +167,9 @@ export class EventsCollector {
       return;
     }
     const page = await this.#fetchDesc(this.#pageSize, 1, signal);
+    if (page.next !== 0 && page.results.length > 0 && page.results.length < this.#pageSize) {
+      this.#pageSize = page.results.length; // the server clamps the page size (2025.12+)
+    }
     const rows = this.#parse(page);
     const top = rows[0];
     const mode = this.#d.cfg.backfill;
