@@ -200,8 +200,9 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
       const c = exporterConsumers.get(id);
       return c ? [{ id: `exporter "${id}"`, consumer: c }] : [];
     });
-    if (targets.length !== p.exporters.length) continue; // an exporter failed; problems already recorded
-    let next: LogsConsumer = createFanout(targets);
+    // When an exporter could not be created the graph is discarded, but processors are still created
+    // so that their problems are reported in the same run.
+    let next: LogsConsumer = targets.length === p.exporters.length ? createFanout(targets) : unavailable;
     const nodes: GraphNode[] = [];
     for (const id of [...p.processors].reverse()) {
       const entry = config.processors.get(id);
