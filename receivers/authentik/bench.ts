@@ -23,6 +23,7 @@ const { values } = parseArgs({
 const N = Number(values.events);
 const LATENCY = Number(values.latency);
 const EVENTS_PATH = '/api/v3/events/events/';
+const out = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Starts the emulator CLI in a child process; resolves with its URL and a stop function. */
 async function emulatorProcess(
@@ -81,7 +82,7 @@ async function backfill(label: string, latencyMs: number, concurrency: number): 
   const requests = metrics.values
     .filter((v) => v.labels.dataset === 'events')
     .reduce((a, v) => a + v.value, 0);
-  console.log(
+  out(
     `${label.padEnd(34)} ${String(sink.count()).padStart(8)} events  ${secs.toFixed(2).padStart(7)} s  ` +
       `${Math.round(sink.count() / secs)
         .toString()
@@ -111,7 +112,7 @@ async function idle(): Promise<void> {
     const q0 = em.stats.byPath[EVENTS_PATH] ?? 0;
     await waitFor(() => r.events!.polls >= p0 + 5, 60_000, 10);
     const q = (em.stats.byPath[EVENTS_PATH] ?? 0) - q0;
-    console.log(
+    out(
       `idle polls at 1,000,000 events (${enterprise ? 'QL' : '-created'}): ${q} requests / ${r.events!.polls - p0} polls`,
     );
     await r.shutdown();
