@@ -6,7 +6,7 @@ import { nopHost, nopSettings, SinkConsumer } from '../../test/kit/index.ts';
 import { computeLimits, configSchema, createDefaultConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { factory } from './factory.ts';
-import { MemoryLimiter } from './memory_limiter.ts';
+import { MemoryLimiter, obtainGc } from './memory_limiter.ts';
 import type { MemoryReading } from './memory_limiter.ts';
 
 const MIB = 1024 * 1024;
@@ -153,8 +153,22 @@ void describe('memory_limiter processor', () => {
     const { p, settings } = make(reading, { limit_mib: 100 }, undefined);
     assert.equal(p.check(), 'hard');
     p.check();
-    assert.equal(settings.logger.lines.filter((l) => l.msg.includes('--expose-gc')).length, 1);
+    assert.equal(settings.logger.lines.filter((l) => l.msg.includes('cannot be forced')).length, 1);
     await assert.rejects(p.consume(batch(1)), /hard limit/);
+  });
+
+  void test('obtains a GC function even without --expose-gc, and uses it on first need', () => {
+    const gc = obtainGc();
+    assert.equal(typeof gc, 'function');
+    gc!();
+    const reading = { rss: 150 * MIB, heapUsed: 10 * MIB, heapLimit: 1000 * MIB };
+    const settings = nopSettings('memory_limiter', 'processor');
+    const p = new MemoryLimiter(settings, parse({ limit_mib: 100 }), new SinkConsumer(), {
+      read: () => reading,
+      availableBytes: 1000 * MIB,
+    });
+    assert.equal(p.check(), 'hard');
+    assert.equal(settings.logger.lines.filter((l) => l.msg.includes('cannot be forced')).length, 0);
   });
 
   void test('refuses when the V8 heap nears its limit even with RSS low', async () => {

@@ -1,13 +1,15 @@
 /**
  * The `memory_limiter` processor: measures the process's memory every `check_interval` and, while it
  * is above the soft limit, refuses batches with a RetryableError (retry after `check_interval`), so
- * receivers back off instead of the collector growing until it is killed. Above the hard limit it
- * also forces a garbage collection when the runtime exposes one (`node --expose-gc`).
+ * receivers back off instead of the collector growing until it is killed. Above a limit it also
+ * forces a full garbage collection (at most every `min_gc_interval_when_*_limited`), so memory that is
+ * garbage but not yet collected does not keep the pipeline refusing.
  *
  * Put it first in every pipeline: data refused here has not been accepted by anything yet, and the
  * receiver keeps its checkpoint and retries.
  */
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { totalmem } from 'node:os';
 import type { ComponentSettings, Host, LogsConsumer, Processor } from '../../runtime/component.ts';
 import { RetryableError } from '../../runtime/errors.ts';
@@ -32,7 +34,7 @@ export interface MemoryLimiterDeps {
   read?: () => MemoryReading;
   /** Memory available to the process (cgroup limit or total memory), for percentage limits. */
   availableBytes?: number;
-  /** Forces a GC; undefined when the runtime does not expose one. */
+  /** Forces a GC; undefined when none is available. Default: {@link obtainGc}, looked up on first need. */
   gc?: (() => void) | undefined;
   now?: () => number;
 }
@@ -49,9 +51,22 @@ export function availableMemory(): number {
   return constrained > 0 && constrained < total ? constrained : total;
 }
 
-function exposedGc(): (() => void) | undefined {
+/**
+ * A function that forces a full garbage collection: `global.gc` when node runs with `--expose-gc`,
+ * otherwise V8's `gc` obtained at run time (the `--expose-gc` flag set now only affects contexts
+ * created afterwards, so a fresh context is asked for it). Undefined when neither works.
+ */
+export function obtainGc(): (() => void) | undefined {
   const g = (globalThis as { gc?: unknown }).gc;
-  return typeof g === 'function' ? () => void (g as () => unknown)() : undefined;
+  if (typeof g === 'function') return () => void (g as () => unknown)();
+  try {
+    setFlagsFromString('--expose-gc');
+    const fromContext: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+    if (typeof fromContext === 'function') return () => void (fromContext as () => unknown)();
+  } catch {
+    // Not available in this runtime.
+  }
+  return undefined;
 }
 
 export type LimiterState = 'ok' | 'soft' | 'hard';
@@ -63,7 +78,8 @@ export class MemoryLimiter implements Processor {
   readonly #cfg: Config;
   readonly #next: LogsConsumer;
   readonly #read: () => MemoryReading;
-  readonly #gc: (() => void) | undefined;
+  #gc: (() => void) | undefined;
+  #gcResolved: boolean;
   readonly #now: () => number;
   readonly #refused: BoundCounter;
   readonly #limited: BoundGauge;
@@ -78,7 +94,8 @@ export class MemoryLimiter implements Processor {
     this.#cfg = cfg;
     this.#next = next;
     this.#read = deps.read ?? readProcessMemory;
-    this.#gc = 'gc' in deps ? deps.gc : exposedGc();
+    this.#gc = deps.gc;
+    this.#gcResolved = 'gc' in deps;
     this.#now = deps.now ?? Date.now;
     this.limits = computeLimits(cfg, deps.availableBytes ?? availableMemory());
     const labels = { processor: settings.id, pipeline: settings.pipeline ?? '' };
@@ -142,6 +159,10 @@ export class MemoryLimiter implements Processor {
           ? this.#cfg.min_gc_interval_when_hard_limited
           : this.#cfg.min_gc_interval_when_soft_limited;
       if (this.#now() - this.#lastGc >= minInterval) {
+        if (!this.#gcResolved) {
+          this.#gcResolved = true;
+          this.#gc = obtainGc();
+        }
         if (this.#gc) {
           this.#lastGc = this.#now();
           this.#gc();
@@ -150,7 +171,7 @@ export class MemoryLimiter implements Processor {
         } else if (state === 'hard' && !this.#gcWarned) {
           this.#gcWarned = true;
           this.#settings.logger.warn(
-            'memory_limiter: above the hard limit and garbage collection cannot be forced (start node with --expose-gc)',
+            'memory_limiter: above the hard limit and garbage collection cannot be forced in this runtime',
           );
         }
       }
