@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -250,21 +250,41 @@ export async function readNdjson(path: string): Promise<unknown[]> {
 export class NdjsonTail {
   readonly path: string;
   #offset = 0;
+  #partial = Buffer.alloc(0);
   constructor(path: string) {
     this.path = path;
   }
-  async poll(): Promise<unknown[]> {
+  /** Bytes consumed so far (complete lines). */
+  get offset(): number {
+    return this.#offset;
+  }
+  /** Raw complete lines appended since the last call. */
+  async pollLines(): Promise<string[]> {
     if (!existsSync(this.path)) return [];
-    const buf = await readFile(this.path);
-    if (buf.length < this.#offset) throw new Error(`${this.path} shrank (${buf.length} < ${this.#offset})`);
-    const end = buf.lastIndexOf(0x0a);
-    if (end < this.#offset) return [];
-    const chunk = buf.subarray(this.#offset, end).toString('utf8');
-    this.#offset = end + 1;
-    return chunk
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as unknown);
+    const fh = await open(this.path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const from = this.#offset + this.#partial.length;
+      if (size < from) throw new Error(`${this.path} shrank (${size} < ${from})`);
+      if (size === from) return [];
+      const buf = Buffer.alloc(size - from);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+      const data = Buffer.concat([this.#partial, buf.subarray(0, bytesRead)]);
+      const end = data.lastIndexOf(0x0a);
+      if (end < 0) {
+        this.#partial = data;
+        return [];
+      }
+      this.#partial = Buffer.from(data.subarray(end + 1));
+      this.#offset += end + 1;
+      return data.subarray(0, end).toString('utf8').split('\n');
+    } finally {
+      await fh.close();
+    }
+  }
+  /** Parsed values of the complete lines appended since the last call (blank lines skipped). */
+  async poll(): Promise<unknown[]> {
+    return (await this.pollLines()).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
   }
 }
 
