@@ -4,6 +4,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StorageExtension } from '../../runtime/component.ts';
+import { factory as fileStorageFactory } from '../../runtime/extensions/file_storage/factory.ts';
 import type { LogsBatch } from '../../runtime/model.ts';
 import { hrTimeFromIso } from '../../runtime/model.ts';
 import { PermanentError, RetryableError } from '../../runtime/errors.ts';
@@ -26,7 +31,7 @@ interface Run {
 async function startReceiver(
   em: Emulator,
   next: SinkConsumer | { consume(b: LogsBatch): Promise<void>; capabilities: { mutatesData: boolean } },
-  storage: MemoryStorage | undefined,
+  storage: StorageExtension | undefined,
   over: Record<string, unknown> = {},
 ): Promise<Run> {
   const settings = nopSettings('authentik');
@@ -281,6 +286,55 @@ describe('restart and crash mid-backfill', () => {
         await run2.r.shutdown();
       }
     });
+  });
+});
+
+describe('with the file_storage extension', () => {
+  test('restart mid-backfill through real files: all events, none twice; request timeouts retried', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ak-fs-'));
+    try {
+      await withEmulator(
+        { events: 6000, version: '2025.12', seed: 19, faults: { rate: 0.05, kinds: ['timeout', '504'] } },
+        async (em) => {
+          const openStorage = async () => {
+            const s = (await fileStorageFactory.create(
+              nopSettings('file_storage', 'extension', dir),
+              fileStorageFactory.configSchema.parse({ directory: dir }),
+            )) as StorageExtension;
+            await s.start(nopHost());
+            return s;
+          };
+          const fs1 = await openStorage();
+          const sink1 = new SinkConsumer();
+          const over = { timeout: '300ms' };
+          const run1 = await startReceiver(em, sink1, fs1, over);
+          await waitFor(() => eventsOf(sink1).length >= 2500, 30_000, 5);
+          await run1.r.shutdown();
+          await fs1.shutdown();
+          const fs2 = await openStorage();
+          const sink2 = new SinkConsumer();
+          const run2 = await startReceiver(em, sink2, fs2, over);
+          try {
+            await waitFor(
+              () => run2.r.events?.phase === 'incremental' && run2.r.events.polls > 0,
+              30_000,
+              10,
+            );
+            assertExactlyOnce(
+              [...eventsOf(sink1), ...eventsOf(sink2)].map(pkOf),
+              em.events.allPks(),
+              'file_storage',
+            );
+            assert.ok((em.stats.faults.timeout ?? 0) > 0, 'expected timeouts');
+          } finally {
+            await run2.r.shutdown();
+            await fs2.shutdown();
+          }
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
