@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Entry point of the `authentik-collector` command. Runs the compiled tree (dist/) when it exists,
-// otherwise the TypeScript sources directly (Node >= 22.18 strips types of files outside
-// node_modules). Set AUTHENTIK_COLLECTOR_FROM_SOURCE=1 to prefer the sources over a stale dist/.
+// Entry point of the `authentik-collector` command. In a checkout (sources present, not inside
+// node_modules) it runs the TypeScript sources directly (Node >= 22.18 strips types of files outside
+// node_modules), so a stale dist/ can never shadow the code. An installed package (inside
+// node_modules, where Node does not strip types) runs the compiled tree built by `npm pack`'s
+// `prepack` (`npm run build`). AUTHENTIK_COLLECTOR_FROM_DIST=1 forces the compiled tree.
 // Plain JavaScript on purpose: it must parse on old Node versions to print a clear message.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +13,11 @@ const major = parts[0];
 const minor = parts[1];
 const dist = new URL('../dist/runtime/cli/main.js', import.meta.url);
 const source = new URL('../runtime/cli/main.ts', import.meta.url);
-const fromSource = process.env.AUTHENTIK_COLLECTOR_FROM_SOURCE === '1' || !existsSync(fileURLToPath(dist));
+const sourcePath = fileURLToPath(source);
+const fromSource =
+  process.env.AUTHENTIK_COLLECTOR_FROM_DIST !== '1' &&
+  existsSync(sourcePath) &&
+  (!sourcePath.split(/[\\/]/).includes('node_modules') || !existsSync(fileURLToPath(dist)));
 const stripsTypes = major > 23 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18);
 
 if (major < 22 || (fromSource && !stripsTypes)) {
