@@ -196,7 +196,7 @@ void describe('chaos suite', { concurrency: 1 }, () => {
     { skip: skipReason(2, [...PIPELINE, 'memory_limiter']), timeout: 400_000 },
     async () => {
       const PHASE_MS = Number(process.env['CHAOS_OUTAGE_PHASE_MS'] ?? 20_000);
-      const LIMIT_MIB = 400;
+      const LIMIT_MIB = 512;
       const scope = new Scope();
       try {
         const emu = await scope.emulator({ events: 3000, users: 10, groups: 4, seed: 22 });
@@ -204,7 +204,7 @@ void describe('chaos suite', { concurrency: 1 }, () => {
         const sinkDisk = await scope.sink();
         const dirMem = await scope.dir();
         const dirDisk = await scope.dir();
-        const memoryLimiter = { limit_mib: LIMIT_MIB, spike_limit_mib: 80 };
+        const memoryLimiter = { limit_mib: LIMIT_MIB, spike_limit_mib: 128 };
         const cfgMem = await buildConfig({
           dir: dirMem,
           emu,
@@ -226,8 +226,10 @@ void describe('chaos suite', { concurrency: 1 }, () => {
           120_000,
           { every: 500, alive: () => mem.running && disk.running, onTimeout: () => mem.tail() + disk.tail() },
         );
+        const rssBefore = [mem.rssMiB(), disk.rssMiB()];
         // Steady collection: 50 events/s inserted for the whole outage and a little after.
         const inserter = setInterval(() => emu.events.insert(5), 100);
+        const rssAfter: number[] = [];
         let queueDirPeak = 0;
         const sampler = setInterval(() => {
           queueDirPeak = Math.max(queueDirPeak, queueBytes(cfgDisk.stateDir));
@@ -239,6 +241,7 @@ void describe('chaos suite', { concurrency: 1 }, () => {
             { mode: { kind: 'status' as const, status: 429, retryAfterSeconds: 1 }, ms: PHASE_MS },
           ];
           await Promise.all([sinkMem.outage(phases), sinkDisk.outage(phases)]);
+          rssAfter.push(mem.rssMiB(), disk.rssMiB());
           await sleep(3000);
         } finally {
           clearInterval(inserter);
@@ -258,13 +261,14 @@ void describe('chaos suite', { concurrency: 1 }, () => {
         mem.kill('SIGTERM');
         disk.kill('SIGTERM');
         const [em, ed] = await Promise.all([mem.wait(30_000), disk.wait(30_000)]);
-        for (const [name, c, s] of [
-          ['in-memory queue', mem, sinkMem],
-          ['persistent queue', disk, sinkDisk],
+        for (const [i, name, c, s] of [
+          [0, 'in-memory queue', mem, sinkMem],
+          [1, 'persistent queue', disk, sinkDisk],
         ] as const) {
           const have = sinkHas(s, expected);
           console.log(
-            `scenario 2 (${name}): ${have}/${expected.size} delivered, peak RSS ${c.peakRssMiB} MiB (bound ${LIMIT_MIB} MiB), ` +
+            `scenario 2 (${name}): ${have}/${expected.size} delivered, RSS ${rssBefore[i]} MiB before the outage, ` +
+              `${rssAfter[i]} MiB at its end, peak ${c.peakRssMiB} MiB (bound ${LIMIT_MIB} MiB), ` +
               `sink saw ${JSON.stringify(s.stats.byStatus)} (port closed for ${PHASE_MS / 1000} s, ${s.stats.refusedConnections} open connections cut)`,
           );
           record({

@@ -146,6 +146,11 @@ export class Collector {
     return this.#exit === undefined;
   }
 
+  /** Current RSS in MiB (0 when the process is gone). */
+  rssMiB(): number {
+    return Math.round((rssKiB(this.pid) ?? 0) / 102.4) / 10;
+  }
+
   get peakRssMiB(): number {
     return Math.round(this.peakRssKiB / 102.4) / 10;
   }
