@@ -156,12 +156,36 @@ read_state() {
   URL="${STATE_URL:-}"
   PID="${STATE_PID:-}"
   DIR="${STATE_DIR:-}"
-  [[ -n "$URL" && -n "$PID" ]]
+  [[ -n "$URL" && -n "$DIR" ]]
+}
+
+write_state() {
+  printf 'STATE_URL=%s\nSTATE_PID=%s\nSTATE_DIR=%s\n' "$URL" "$PID" "$DIR" >"$STATE"
+}
+
+# The server's pid: from its pid file (written by -p, sometimes only well after -d returned), else the
+# process whose command line names the instance directory.
+server_pid() {
+  local dir="$1" p=""
+  [[ -s "$dir/pid" ]] && p="$(cat "$dir/pid")"
+  if [[ -z "$p" ]]; then
+    local c
+    for c in $(pgrep -f -- "$dir/" || true); do
+      if [[ "$(cat "/proc/$c/comm" 2>/dev/null)" == java ]]; then
+        p="$c"
+        break
+      fi
+    done
+  fi
+  echo "$p"
 }
 
 # The recorded process is alive and is still our server (a recycled pid is not).
 running() {
-  read_state && kill -0 "$PID" 2>/dev/null && [[ -n "$DIR" ]] && tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR"
+  read_state || return 1
+  [[ -n "$PID" ]] || PID="$(server_pid "$DIR")"
+  [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null && [[ -n "$DIR" ]] &&
+    tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR"
 }
 
 print_env() {
@@ -234,26 +258,22 @@ cmd_start() {
     tail -n 30 "$dir/logs/"*.log >&2 2>/dev/null || true
     die "$home/bin/$BIN -d failed (output above; kept $dir)"
   fi
-  local pid=""
-  for _ in $(seq 1 50); do
-    [[ -s "$dir/pid" ]] && pid="$(cat "$dir/pid")" && break
-    sleep 0.2
-  done
-  [[ -n "$pid" ]] || die "no pid file written (see $dir/start.out)"
   URL="http://127.0.0.1:$port"
-  PID="$pid"
   DIR="$dir"
-  printf 'STATE_URL=%s\nSTATE_PID=%s\nSTATE_DIR=%s\n' "$URL" "$PID" "$DIR" >"$STATE"
+  PID="$(server_pid "$dir")"
+  write_state
   local deadline=$((SECONDS + TIMEOUT))
-  until healthy "$URL"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+  until [[ -n "$PID" ]] && healthy "$URL"; do
+    [[ -n "$PID" ]] || { PID="$(server_pid "$dir")" && write_state; }
+    if [[ -n "$PID" ]] && ! kill -0 "$PID" 2>/dev/null; then
       tail -n 40 "$dir/logs/"*.log >&2 2>/dev/null || tail -n 40 "$dir/start.out" >&2
       rm -f "$STATE"
       die "$FLAVOR exited during start-up (log above; kept $dir)"
     fi
     if ((SECONDS > deadline)); then
-      tail -n 40 "$dir/logs/"*.log >&2 2>/dev/null || true
-      die "$FLAVOR not healthy (yellow) within $TIMEOUT s at $URL"
+      tail -n 40 "$dir/logs/"*.log >&2 2>/dev/null || tail -n 40 "$dir/start.out" >&2
+      cmd_cleanup
+      die "$FLAVOR not healthy (yellow) within $TIMEOUT s at $URL (stopped it)"
     fi
     sleep 1
   done
