@@ -35,6 +35,15 @@ export interface HttpResponse {
   endpoint: string;
 }
 
+export interface RequestOptions {
+  body?: Buffer | string | undefined;
+  headers?: Record<string, string> | undefined;
+  /** Aborts the request (shutdown). */
+  signal?: AbortSignal | undefined;
+  /** Overrides the client's timeout for this request. */
+  timeoutMs?: number | undefined;
+}
+
 /** Why a request produced no HTTP response. */
 export type TransportErrorKind = 'connect' | 'network' | 'timeout' | 'aborted';
 
@@ -166,12 +175,7 @@ export class EsClient {
   async request(
     method: Dispatcher.HttpMethod,
     path: string,
-    opts: {
-      body?: Buffer | string | undefined;
-      headers?: Record<string, string> | undefined;
-      signal?: AbortSignal | undefined;
-      timeoutMs?: number | undefined;
-    } = {},
+    opts: RequestOptions = {},
   ): Promise<HttpResponse> {
     if (this.#closed) throw new TransportError('aborted', '', 'client is closed');
     const failures: string[] = [];
@@ -198,12 +202,7 @@ export class EsClient {
     e: Endpoint,
     method: Dispatcher.HttpMethod,
     path: string,
-    opts: {
-      body?: Buffer | string | undefined;
-      headers?: Record<string, string> | undefined;
-      signal?: AbortSignal | undefined;
-      timeoutMs?: number | undefined;
-    },
+    opts: RequestOptions,
   ): Promise<HttpResponse> {
     const timeoutMs = opts.timeoutMs ?? this.#opts.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
