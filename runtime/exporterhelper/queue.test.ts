@@ -12,6 +12,7 @@ import { createSendingQueue, sendingQueueSchema } from './queue.ts';
 import type { SendingQueueConfig } from './queue.ts';
 import { PersistentQueue } from './queue/persistent.ts';
 import { decodeBatch, encodeBatch } from './queue/codec.ts';
+import { factory as fileStorageFactory } from '../extensions/file_storage/factory.ts';
 
 /** An exporter double: records deliveries; `behave` decides each call's fate. */
 class TestExporter implements Exporter {
@@ -559,6 +560,39 @@ void describe('persistent sending queue', () => {
     await waitFor(() => exp.delivered.length === 4);
     assert.deepEqual(seqs(exp).sort(), [0, 1, 2, 3]);
     await q2.shutdown();
+  });
+
+  void test('works with the real file_storage extension across a crash', async () => {
+    const { dir } = await storage();
+    const extSettings = nopSettings('file_storage', 'extension');
+    const open = async () => {
+      const ext = await fileStorageFactory.create(
+        extSettings,
+        fileStorageFactory.configSchema.parse({ directory: join(dir, 'fs') }),
+      );
+      await ext.start(nopHost());
+      return ext;
+    };
+    const ext1 = await open();
+    const stuck = new TestExporter();
+    stuck.behave = () => new Promise<void>(() => undefined);
+    const crashed = pq(stuck);
+    await crashed.start(nopHost({ file_storage: ext1 }));
+    await crashed.consume(batchOf(0, 3));
+    await crashed.consume(batchOf(3, 3));
+    // The process dies: neither the queue nor the extension is shut down. A new process starts.
+    await ext1.shutdown();
+    const ext2 = await open();
+    const exp = new TestExporter();
+    const q = pq(exp);
+    await q.start(nopHost({ file_storage: ext2 }));
+    await waitFor(() => exp.delivered.length === 2);
+    assert.deepEqual(
+      seqs(exp).sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5],
+    );
+    await q.shutdown();
+    await ext2.shutdown();
   });
 
   void test('max_batch_bytes splits large batches into several stored batches', async () => {
