@@ -459,7 +459,8 @@ void describe('persistent sending queue', () => {
     let admitted = 0;
     const ps: Promise<void>[] = [];
     for (let i = 0; i < 8; i++) ps.push(q.consume(batchOf(i * 100, 100, 2000)).then(() => void admitted++));
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => admitted >= 3);
+    await new Promise((r) => setTimeout(r, 150));
     assert.ok(admitted >= 3 && admitted <= 5, `admitted ${admitted} batches of ~200 KiB under a 1 MiB bound`);
     assert.ok(q.diskBytes <= 1024 * 1024, `disk ${q.diskBytes} within the bound`);
     gate.resolve();
