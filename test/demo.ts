@@ -45,13 +45,19 @@ console.log(
 );
 
 const started = Date.now();
-const child = spawn(process.execPath, [path.join(root, 'bin/authentik-collector.js'), 'run', '--config', configPath], {
-  cwd: root,
-  env: { ...process.env, AUTHENTIK_URL: emulator.url, AUTHENTIK_TOKEN: emulator.token },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  [path.join(root, 'bin/authentik-collector.js'), 'run', '--config', configPath],
+  {
+    cwd: root,
+    env: { ...process.env, AUTHENTIK_URL: emulator.url, AUTHENTIK_TOKEN: emulator.token },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  },
+);
 let exited: number | null | undefined;
-const exitPromise = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve((exited = code))));
+const exitPromise = new Promise<number | null>((resolve) =>
+  child.on('exit', (code) => resolve((exited = code))),
+);
 
 interface Tally {
   events: number;
@@ -96,7 +102,7 @@ async function tally(): Promise<Tally> {
 }
 
 const deadline = started + Number(values['timeout-seconds']) * 1000;
-let t = await tally();
+let t: Tally;
 while (exited === undefined && Date.now() < deadline) {
   await new Promise((r) => setTimeout(r, 1000));
   t = await tally();

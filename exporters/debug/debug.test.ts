@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LogRecord } from '../../runtime/model.ts';

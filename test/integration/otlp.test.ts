@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
 /**
  * The `otlphttp` exporter against a real OpenTelemetry Collector (test/peers/otelcol.sh): what the
  * collector's file exporter wrote must equal what we sent, field by field, in both encodings.

@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
 // The conformance helper must pass well-behaved components and fail each broken one on the right test.
 // Fixtures run in a child `node --test`, so their failures do not fail this file.
 import { test } from 'node:test';

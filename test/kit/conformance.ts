@@ -9,7 +9,7 @@
  * describeComponent(factory, { dir: import.meta.dirname, minimalConfig: (tmp) => ({ path: `${tmp}/x` }) });
  * ```
  */
-/* eslint-disable @typescript-eslint/no-floating-promises -- node:test's describe()/test() promises are awaited by the runner */
+
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

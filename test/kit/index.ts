@@ -96,7 +96,7 @@ export class SinkConsumer implements LogsConsumer {
   async consume(batch: LogsBatch): Promise<void> {
     const call = ++this.#calls;
     const err = this.failWith?.(batch, call);
-    if (err !== undefined) throw err;
+    if (err !== undefined) throw err instanceof Error ? err : new Error(JSON.stringify(err));
     this.batches.push(batch);
     await Promise.resolve();
   }
