@@ -305,7 +305,10 @@ ${tel.yaml}  pipelines:
         };
         const id = d.document?.event?.id;
         if (id !== undefined) {
-          m.set(id, `${d.document?.event?.action}: ${d.error?.type} ${d.error?.reason ?? ''}`.slice(0, 200));
+          const reason = (d.error?.reason ?? '')
+            .replace(/ in document with id '[^']*'/, '')
+            .replace(/\. Preview of field's value.*$/s, '');
+          m.set(id, `${d.document?.event?.action}: ${d.error?.type} ${reason}`.slice(0, 300));
         }
       }
       return m;
