@@ -40,7 +40,6 @@ interface Point {
 function repeatsFor(size: number, quick: boolean): number {
   if (quick) return 1;
   if (size <= 20_000) return 3;
-  if (size <= 200_000) return 2;
   return 1;
 }
 

@@ -40,6 +40,7 @@ const GOAL_TEXT: [RegExp, (g: number) => string][] = [
   [/^scaling_.*_time_per_event_/, (g) => `ratio ≤ ${g} (growth)`],
   [/^ecs_/, (g) => `ratio ≤ ${g} (x slower)`],
   [/^otlphttp_collector_/, (g) => `value ≥ ${g}`],
+  [/^elasticsearch exporter → /, (g) => `value ≥ ${g}`],
 ];
 
 export function goalText(r: BenchRow): string {
