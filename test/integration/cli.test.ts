@@ -12,7 +12,9 @@ import {
   ROOT,
   STACK_LINE,
   completeLines,
+  freePort,
   readNdjson,
+  sleep,
   runCli,
   tail,
   telemetryYaml,
@@ -382,6 +384,87 @@ ${tel.yaml}  pipelines:
         assert.doesNotMatch(cli.stderr, STACK_LINE, tail(cli.stderr));
         assert.match(cli.stderr, /SIGTERM/, 'logs the signal');
         assert.deepEqual(await completeLines(out), lines);
+      } finally {
+        await cli.kill();
+      }
+    } finally {
+      await done();
+    }
+  });
+
+  /** A file → otlphttp pipeline whose endpoint refuses connections: nothing can be delivered. */
+  async function undeliverable(work: string, shutdownTimeout: string): Promise<string> {
+    const tel = await telemetryYaml();
+    const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ i }));
+    await writeText(work, 'in.ndjson', lines.join('\n') + '\n');
+    const dead = await freePort(); // nothing listens there
+    return writeText(
+      work,
+      'collector.yaml',
+      `receivers:
+  file: { path: in.ndjson }
+exporters:
+  otlphttp: { endpoint: "http://127.0.0.1:${dead}", retry: { initial_interval: 200ms, max_interval: 500ms } }
+service:
+  shutdown_timeout: ${shutdownTimeout}
+${tel.yaml}  pipelines:
+    logs: { receivers: [file], exporters: [otlphttp] }
+`,
+    );
+  }
+
+  test('shutdown is bounded by service.shutdown_timeout when a backend never answers; undelivered records are reported', async (t) => {
+    const { dir: work, cleanup: done } = await tempDir('bounded');
+    try {
+      const cfg = await undeliverable(work, '2s');
+      const cli = new Cli(['run', '--config', cfg], { cwd: work });
+      try {
+        await cli.waitForStderr(/retry/i, 20_000);
+        const t0 = Date.now();
+        const exit = await cli.stop(20_000);
+        const took = Date.now() - t0;
+        assert.ok(took < 2_000 + 4_000, `exited ${took} ms after SIGTERM (shutdown_timeout 2s)`);
+        assert.equal(exit.code, 1, `a shutdown that timed out exits 1; stderr:\n${tail(cli.stderr)}`);
+        assert.doesNotMatch(cli.stderr, STACK_LINE, tail(cli.stderr));
+        await t.test(
+          'the records that were read but never delivered are counted and logged as dropped',
+          {
+            todo:
+              'runtime/file receiver/sending queue: when shutdown times out, the in-flight records are ' +
+              'abandoned without a "dropped N log records" line (see the final report of the integration tests)',
+          },
+          () => {
+            const dropped = cli
+              .logLines()
+              .filter((l) => typeof l['msg'] === 'string' && /dropped \d+ log record/.test(l['msg']))
+              .reduce((n, l) => n + Number(l['dropped'] ?? 0), 0);
+            assert.ok(dropped > 0, `no dropped records reported; stderr:\n${tail(cli.stderr)}`);
+          },
+        );
+      } finally {
+        await cli.kill();
+      }
+    } finally {
+      await done();
+    }
+  });
+
+  test('a second SIGTERM aborts the shutdown at once with exit 130', async () => {
+    const { dir: work, cleanup: done } = await tempDir('abort');
+    try {
+      const cfg = await undeliverable(work, '60s');
+      const cli = new Cli(['run', '--config', cfg], { cwd: work });
+      try {
+        await cli.waitForStderr(/retry/i, 20_000);
+        cli.signal('SIGTERM');
+        await cli.waitForStderr(/SIGTERM/, 5_000);
+        await sleep(300);
+        assert.ok(cli.running, 'the first signal waits for the (impossible) drain');
+        const t0 = Date.now();
+        cli.signal('SIGTERM');
+        const exit = await cli.wait(10_000);
+        assert.equal(exit.code, 130, tail(cli.stderr));
+        assert.ok(Date.now() - t0 < 5_000, 'aborts without waiting');
       } finally {
         await cli.kill();
       }
