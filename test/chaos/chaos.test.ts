@@ -534,6 +534,10 @@ void describe('chaos suite', { concurrency: 1 }, () => {
       if (r.skipped.length)
         console.log(`scenario 6: skipped (components missing):\n  ${r.skipped.join('\n  ')}`);
       const bugFiles = new Set(r.knownBugs.map((b) => b.split(' ')[0]));
+      if (r.fixed.length)
+        console.log(
+          `scenario 6: marked as known bugs but now behaving (remove the # known-bug line): ${r.fixed.join(', ')}`,
+        );
       if (r.knownBugs.length)
         console.log(
           `scenario 6: KNOWN BUGS (reported, not failing the suite):\n  ${r.knownBugs.join('\n  ')}`,

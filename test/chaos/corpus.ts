@@ -86,11 +86,12 @@ export async function checkCase(
 /** Runs the corpus with a small worker pool. */
 export async function runCorpus(
   concurrency = 3,
-): Promise<{ ran: number; skipped: string[]; failures: string[]; knownBugs: string[] }> {
+): Promise<{ ran: number; skipped: string[]; failures: string[]; knownBugs: string[]; fixed: string[] }> {
   const cases = loadCorpus();
   const env: Record<string, string> = {};
   const failures: string[] = [];
   const knownBugs: string[] = [];
+  const fixed: string[] = [];
   const skipped: string[] = [];
   const runnable = cases.filter((c) => {
     const why = missing(c.needs);
@@ -106,9 +107,16 @@ export async function runCorpus(
       const found = await checkCase(job.c, job.cmd, env);
       if (found.length && job.c.knownBug)
         knownBugs.push(`${job.c.file} (${job.cmd}): known bug: ${job.c.knownBug}`);
+      else if (job.c.knownBug) fixed.push(`${job.c.file} (${job.cmd})`);
       else failures.push(...found);
     }
   });
   await Promise.all(workers);
-  return { ran: runnable.length, skipped, failures: failures.sort(), knownBugs: knownBugs.sort() };
+  return {
+    ran: runnable.length,
+    skipped,
+    failures: failures.sort(),
+    knownBugs: knownBugs.sort(),
+    fixed: fixed.sort(),
+  };
 }
