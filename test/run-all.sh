@@ -34,7 +34,7 @@ fi
 echo "== unit tests"
 node --test --test-reporter=spec --test-timeout=300000 \
   'runtime/**/*.test.ts' 'receivers/**/*.test.ts' 'processors/**/*.test.ts' 'exporters/**/*.test.ts' \
-  'test/emulator/**/*.test.ts' 'test/kit/**/*.test.ts' 'bench/**/*.test.ts' || status=1
+  'test/emulator/**/*.test.ts' 'test/kit/**/*.test.ts' 'test/docs/**/*.test.ts' 'bench/**/*.test.ts' || status=1
 
 if [ "${AC_SKIP_PEERS:-0}" != "1" ]; then
   wait
