@@ -1,6 +1,7 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readdir, readFile, writeFile, appendFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, rm, readdir, readFile, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Exporter, Host, StorageExtension } from '../component.ts';
@@ -594,6 +595,25 @@ void describe('persistent sending queue', () => {
     );
     await q.shutdown();
     await ext2.shutdown();
+  });
+
+  void test('a queue directory owned by a live process is refused; a stale lock is taken over', async () => {
+    const { host, qdir } = await storage();
+    await mkdir(qdir, { recursive: true });
+    const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(qdir, 'LOCK'), `${owner.pid}\n`);
+      await assert.rejects(pq(new TestExporter()).start(host), /is in use by process/);
+    } finally {
+      owner.kill('SIGKILL');
+    }
+    await new Promise((r) => owner.once('exit', r));
+    const exp = new TestExporter();
+    const q = pq(exp);
+    await q.start(host); // the owner is dead now: its lock is stale
+    await q.consume(batchOf(0, 1));
+    await waitFor(() => exp.delivered.length === 1);
+    await q.shutdown();
   });
 
   void test('max_batch_bytes splits large batches into several stored batches', async () => {

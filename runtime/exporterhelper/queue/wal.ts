@@ -26,6 +26,7 @@
  */
 import { open, readdir, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -209,9 +210,15 @@ function segName(seq: number): string {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // A pid reused by an unrelated program (after a crash and a reboot) is not an owner.
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return /node|authentik/i.test(cmdline);
+  } catch {
+    return true; // no /proc (not Linux): trust the pid
   }
 }
 
