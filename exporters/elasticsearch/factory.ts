@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { ComponentSettings, ExporterFactory } from '../../runtime/component.ts';
 import { Secret } from '../../runtime/config/types.ts';
 import { ConfigError } from '../../runtime/errors.ts';
-import type { TlsMaterial } from './client.ts';
+import { loadTlsMaterial } from '../../runtime/config/tls.ts';
 import type { AuthConfig, Config } from './config.ts';
 import { configSchema, createDefaultConfig } from './config.ts';
 import { ElasticsearchExporter } from './exporter.ts';
@@ -69,14 +69,7 @@ export const factory: ExporterFactory<Config> = {
   configSchema,
   createDefaultConfig,
   async create(settings, config) {
-    let tls: TlsMaterial | undefined;
-    if (config.tls) {
-      const t = config.tls;
-      const read = (key: 'ca_file' | 'cert_file' | 'key_file') =>
-        t[key] === undefined ? Promise.resolve(undefined) : readConfigFile(settings, `tls.${key}`, t[key]);
-      const [ca, cert, key] = await Promise.all([read('ca_file'), read('cert_file'), read('key_file')]);
-      tls = { rejectUnauthorized: !t.insecure_skip_verify, ca, cert, key, servername: t.server_name };
-    }
+    const tls = config.tls ? await loadTlsMaterial(settings, config.tls) : undefined;
     const auth = await authorizationHeader(settings, config.auth);
     if (auth && config.endpoints.some((e) => e.startsWith('http:'))) {
       settings.logger.warn('credentials are sent over plain http; use https endpoints', {
