@@ -382,6 +382,14 @@ service:
     const dup = write('dup.yaml', 'receivers: {}\nreceivers: {}\n');
     const d = await problemsOf([dup]);
     assert.equal(d[0]!.location, 'dup.yaml:2:1');
+    assert.equal(d[0]!.path, 'receivers');
+    assert.match(d[0]!.message, /duplicate key "receivers" \(first defined at line 1\)/);
+    const nested = write('nested-dup.yaml', 'service:\n  pipelines:\n    logs: {}\n    logs: {}\n');
+    const n = await problemsOf([nested]);
+    assert.deepEqual(
+      n.map((p) => [p.path, p.location]),
+      [['service.pipelines.logs', 'nested-dup.yaml:4:5']],
+    );
     const missing = await problemsOf(['nope.yaml']);
     assert.deepEqual(missing, [{ path: '', message: 'file not found', location: 'nope.yaml' }]);
   });

@@ -56,7 +56,9 @@ export function loadYamlFile(path: string, opts: LoadYamlOptions): LoadedFile {
   }
 
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found below with their dotted path and both lines; the parser's own check
+  // would only say "Map keys must be unique".
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
     // The first error is the real one; the rest usually cascade from it.
     const e = doc.errors[0]!;
@@ -86,10 +88,48 @@ export function loadYamlFile(path: string, opts: LoadYamlOptions): LoadedFile {
     const p = lineCounter.linePos(offset);
     return { file, line: p.line, col: p.col };
   };
+  const duplicates = duplicateKeys(doc.contents, [], posOf);
+  if (duplicates.length > 0) {
+    problems.push(...duplicates);
+    return { file, value: undefined, map, problems, fatal: true };
+  }
   const ctx: ExpandContext = { env: opts.env, baseDir: dirname(path) };
   const walker = new Walker(doc, map, problems, posOf, ctx);
   const value = walker.walk(doc.contents, [], posOf(doc.contents) ?? { file, line: 1, col: 1 });
   return { file, value, map, problems, fatal: false };
+}
+
+/** Every key defined twice in one mapping, reported at its second definition with the first one's line. */
+function duplicateKeys(
+  node: unknown,
+  path: ConfigPath,
+  posOf: (node: YamlNode | null | undefined) => Position | undefined,
+): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (isMap(node)) {
+    const seen = new Map<string, Position | undefined>();
+    for (const pair of node.items) {
+      const keyNode = pair.key as YamlNode | null;
+      const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
+      if (key !== undefined) {
+        const here = posOf(keyNode);
+        if (seen.has(key)) {
+          const first = seen.get(key);
+          out.push({
+            path: formatPath([...path, key]),
+            message: `duplicate key "${key}"${first ? ` (first defined at line ${first.line})` : ''}: a key may appear only once in a mapping; merge the two definitions`,
+            ...(here ? { location: formatPosition(here) } : {}),
+          });
+        } else {
+          seen.set(key, here);
+        }
+      }
+      out.push(...duplicateKeys(pair.value, key === undefined ? path : [...path, key], posOf));
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => out.push(...duplicateKeys(item, [...path, i], posOf)));
+  }
+  return out;
 }
 
 function firstLine(s: string): string {
