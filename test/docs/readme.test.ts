@@ -19,7 +19,10 @@ test('every component folder with a factory is in the README reference', () => {
     const dir = path.join(root, kind);
     for (const name of readdir(dir)) {
       if (existsSync(path.join(dir, name, 'factory.ts'))) {
-        assert.ok(listed.has(`${kind}/${name}`), `${kind}/${name} is missing from test/docs/readme.ts COMPONENTS`);
+        assert.ok(
+          listed.has(`${kind}/${name}`),
+          `${kind}/${name} is missing from test/docs/readme.ts COMPONENTS`,
+        );
       }
     }
   }
