@@ -158,6 +158,14 @@ async function searchSide(namespace: string): Promise<SearchSide> {
       });
       return { status: res.status, json: (await res.json()) as Record<string, unknown> };
     };
+    try {
+      await call('GET', '/');
+    } catch (err) {
+      throw new Error(
+        `the search server at ${base} (OPENSEARCH_URL / ES_TEST_URLS) does not answer: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     cleanups.push(async () => {
       await call('DELETE', `/_data_stream/logs-authentik.*-${namespace}`);
     });

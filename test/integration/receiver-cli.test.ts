@@ -518,10 +518,10 @@ describe('authentik receiver through the CLI against the emulator', () => {
     const fresh = emu.events.insert(3);
     const insertedAt = Date.now();
     try {
-      await waitForAll(out, fresh, first, 15_000);
+      await waitForAll(out, fresh, first, 5_000);
     } catch (err) {
       throw new Error(
-        `3 new events not delivered within 15 s (1 s poll interval); event requests so far: ` +
+        `3 new events not delivered within 5 s (1 s poll interval); event requests so far: ` +
           `${JSON.stringify(describePolls(polls(emu.requests)).slice(0, 6))}\n${(err as Error).message}`,
         { cause: err },
       );
