@@ -314,6 +314,7 @@ ${tel.yaml}  pipelines:
         const id = d.document?.event?.id;
         if (id !== undefined) {
           const reason = (d.error?.reason ?? '')
+            .replace(/^\[\d+:\d+\] /, '')
             .replace(/ in document with id '[^']*'/, '')
             .replace(/\. Preview of field's value.*$/s, '');
           m.set(id, `${d.document?.event?.action}: ${d.error?.type} ${reason}`.slice(0, 300));
