@@ -53,7 +53,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** `service.telemetry` lines with free ports, so concurrent runs never fight over 8888/13133. */
-export async function telemetryYaml(indent = '  '): Promise<{ yaml: string; metricsUrl: string }> {
+export async function telemetryYaml(
+  indent = '  ',
+): Promise<{ yaml: string; metricsUrl: string; healthUrl: string }> {
   const m = await freePort();
   const h = await freePort();
   return {
@@ -62,6 +64,7 @@ export async function telemetryYaml(indent = '  '): Promise<{ yaml: string; metr
       `${indent}  metrics: { address: "127.0.0.1:${m}" }\n` +
       `${indent}  health: { address: "127.0.0.1:${h}" }\n`,
     metricsUrl: `http://127.0.0.1:${m}/metrics`,
+    healthUrl: `http://127.0.0.1:${h}/`,
   };
 }
 

@@ -479,6 +479,77 @@ describe('authentik receiver through the CLI against the emulator', () => {
     );
   });
 
+  test('403s through the CLI: a wrong token and a missing permission are explained, health degrades, nothing is written, the collector keeps running', async () => {
+    const emu = await emulator({ events: 200, version: '2026.2', seed: 11, denyDatasets: ['users'] });
+    const dir = await workDir('forbidden');
+    const tel = await telemetryYaml();
+    const wrong = 'wrong-token-4f2d9c1e7a';
+    const cfg = await writeText(
+      dir,
+      'collector.yaml',
+      `extensions:
+  file_storage: { directory: ./state }
+receivers:
+  authentik:
+    endpoint: ${emu.url}
+    token: \${env:AUTHENTIK_TOKEN}
+    storage: file_storage
+    events: { interval: 1s }
+    users: { interval: 1h }
+    groups: { enabled: false }
+    api_retry: { initial_interval: 200ms, max_interval: 1s }
+exporters:
+  file: { path: ./out.ndjson }
+service:
+  extensions: [file_storage]
+${tel.yaml}  pipelines:
+    logs: { receivers: [authentik], exporters: [file] }
+`,
+    );
+    const cli = new Cli(['run', '--config', cfg, '--log-format', 'json'], {
+      cwd: dir,
+      env: { AUTHENTIK_TOKEN: wrong },
+    });
+    cleanups.push(() => cli.kill());
+    await cli.waitForStderr(/Token invalid\/expired/, 20_000);
+    const health = async () => {
+      const res = await fetch(tel.healthUrl, { signal: AbortSignal.timeout(2_000) });
+      return { code: res.status, body: (await res.json()) as { status: string } };
+    };
+    const h = await health();
+    assert.equal(h.code, 503, `health is not OK with a rejected token: ${JSON.stringify(h.body)}`);
+    assert.notEqual(h.body.status, 'ok');
+    await sleep(2_000);
+    assert.ok(cli.running, 'a 403 does not stop the collector');
+    const exit = await cli.stop();
+    assert.equal(exit.code, 0, tail(cli.stderr));
+    assert.ok(!cli.stderr.includes(wrong), 'the (wrong) token never appears in the logs');
+    assert.doesNotMatch(cli.stderr, STACK_LINE);
+    const msgs = cli.logLines().map((l) => String(l['msg']));
+    const tokenMsg = msgs.find((m) => /Token invalid\/expired/.test(m))!;
+    assert.match(tokenMsg, /API token/, tokenMsg);
+    assert.match(tokenMsg, /app password/i, `says app passwords are not API tokens: ${tokenMsg}`);
+    assert.match(tokenMsg, /receivers\.authentik\.token/, `names the option: ${tokenMsg}`);
+    // logged once per episode, not once per retry
+    const repeats = msgs.filter((m) => /Token invalid\/expired/.test(m)).length;
+    assert.ok(repeats <= 3, `the 403 is not logged on every retry (${repeats} lines)`);
+    const out = await new NdjsonTail(join(dir, 'out.ndjson')).poll();
+    assert.equal(out.length, 0, 'nothing collected without a valid token');
+
+    // The right token, but the user lacks the permission for users: events flow, the message names it.
+    const again = new Cli(['run', '--config', cfg, '--log-format', 'json'], {
+      cwd: dir,
+      env: { AUTHENTIK_TOKEN: emu.token },
+    });
+    cleanups.push(() => again.kill());
+    const output = new Output(join(dir, 'out.ndjson'));
+    await waitForAll(output, emu.events.allPks(), again, 30_000);
+    await again.waitForStderr(/authentik_core\.view_user/, 20_000);
+    const exit2 = await again.stop();
+    assert.equal(exit2.code, 0, tail(again.stderr));
+    assertExactlyOnce(output, emu.events.allPks());
+  });
+
   /**
    * 1,000,000 retained events, none new: after `backfill: none` and three fresh events delivered (so
    * the high-water mark comes from a real delivery), every poll must be one request; the same after a
