@@ -15,12 +15,15 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import type { Emulator, EmulatorOptions, FaultKind, RequestLogEntry } from '../emulator/index.ts';
 import {
   Cli,
   NdjsonTail,
+  ROOT,
   STACK_LINE,
   sleep,
   tail,
@@ -548,6 +551,65 @@ ${tel.yaml}  pipelines:
     const exit2 = await again.stop();
     assert.equal(exit2.code, 0, tail(again.stderr));
     assertExactlyOnce(output, emu.events.allPks());
+  });
+
+  test('the shipped collector.yaml (copied as is) collects every event, user and group into ./data as ECS documents', async () => {
+    const emu = await emulator({ events: 3_000, users: 40, groups: 10, version: '2026.2', seed: 21 });
+    const dir = await workDir('default-config');
+    await copyFile(join(ROOT, 'collector.yaml'), join(dir, 'collector.yaml'));
+    const cli = new Cli(['run', '--log-format', 'json'], {
+      cwd: dir,
+      env: { AUTHENTIK_URL: emu.url, AUTHENTIK_TOKEN: emu.token },
+    });
+    cleanups.push(() => cli.kill());
+    const tailer = new NdjsonTail(join(dir, 'data', 'authentik.ndjson'));
+    const docs: Record<string, unknown>[] = [];
+    const truth = emu.events.allPks();
+    const get = (d: Record<string, unknown>, path: string): unknown =>
+      path
+        .split('.')
+        .reduce<unknown>(
+          (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+          d,
+        );
+    const byDataset = (ds: string) => docs.filter((d) => get(d, 'data_stream.dataset') === ds);
+    await waitUntil(
+      async () => {
+        docs.push(...((await tailer.poll()) as Record<string, unknown>[]));
+        return (
+          (byDataset('authentik.event').length >= truth.length &&
+            byDataset('authentik.user').length >= emu.users.count() &&
+            byDataset('authentik.group').length >= emu.groups.count()) ||
+          !cli.running
+        );
+      },
+      90_000,
+      'every event, user and group in data/authentik.ndjson',
+      () => `${docs.length} documents; stderr:\n${tail(cli.stderr, 10)}`,
+      250,
+    );
+    await sleep(1_000);
+    const exit = await cli.stop();
+    docs.push(...((await tailer.poll()) as Record<string, unknown>[]));
+    assert.equal(exit.code, 0, tail(cli.stderr));
+    assert.doesNotMatch(cli.stderr, STACK_LINE);
+    const events = byDataset('authentik.event');
+    const ids = events.map((d) => String(get(d, 'event.id')));
+    assert.equal(new Set(ids).size, ids.length, 'no event twice');
+    assert.deepEqual(
+      [...ids].sort(),
+      [...truth].sort(),
+      'every event, as an ECS document with event.id = pk',
+    );
+    assert.equal(byDataset('authentik.user').length, emu.users.count(), 'every user once');
+    assert.equal(byDataset('authentik.group').length, emu.groups.count(), 'every group once');
+    assert.equal(docs.length, truth.length + emu.users.count() + emu.groups.count(), 'nothing else');
+    for (const d of events.slice(0, 50)) {
+      assert.equal(get(d, 'event.module'), 'authentik');
+      assert.equal(typeof get(d, 'event.original'), 'string');
+      assert.equal(typeof get(d, '@timestamp'), 'string');
+    }
+    assert.ok(existsSync(join(dir, 'data', 'state')), 'checkpoints under ./data/state');
   });
 
   /**
