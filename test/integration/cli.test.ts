@@ -13,7 +13,9 @@ import {
   STACK_LINE,
   completeLines,
   freePort,
+  metricSum,
   readNdjson,
+  scrape,
   sleep,
   runCli,
   tail,
@@ -465,6 +467,72 @@ ${tel.yaml}  pipelines:
         const exit = await cli.wait(10_000);
         assert.equal(exit.code, 130, tail(cli.stderr));
         assert.ok(Date.now() - t0 < 5_000, 'aborts without waiting');
+      } finally {
+        await cli.kill();
+      }
+    } finally {
+      await done();
+    }
+  });
+
+  test('metrics and health endpoints: accepted/sent counters match the records, the invalid JSON line is counted', async () => {
+    const { dir: work, cleanup: done } = await tempDir('metrics');
+    const tel = await telemetryYaml();
+    try {
+      const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ i }));
+      lines.splice(60, 0, 'not json at all');
+      await writeText(work, 'in.ndjson', lines.join('\n') + '\n');
+      const cfg = await writeText(
+        work,
+        'collector.yaml',
+        `receivers:
+  file: { path: in.ndjson, follow: true }
+processors:
+  batch: { send_batch_size: 50, timeout: 100ms }
+exporters:
+  file: { path: out.ndjson }
+service:
+${tel.yaml}  pipelines:
+    logs: { receivers: [file], processors: [batch], exporters: [file] }
+`,
+      );
+      const cli = new Cli(['run', '--config', cfg], { cwd: work });
+      try {
+        await waitUntil(
+          async () => (await completeLines(join(work, 'out.ndjson'))).length === lines.length,
+          20_000,
+          'every line written',
+          () => tail(cli.stderr),
+        );
+        let text = '';
+        await waitUntil(
+          async () => {
+            text = await scrape(tel.metricsUrl);
+            return metricSum(text, 'otelcol_exporter_sent_log_records') === lines.length;
+          },
+          10_000,
+          'the exporter counter to reach the number of lines',
+          () =>
+            text
+              .split('\n')
+              .filter((l) => l.startsWith('otelcol_'))
+              .join('\n'),
+        );
+        assert.equal(metricSum(text, 'otelcol_receiver_accepted_log_records'), lines.length, text);
+        assert.equal(metricSum(text, 'otelcol_receiver_refused_log_records'), 0);
+        assert.equal(metricSum(text, 'otelcol_exporter_send_failed_log_records'), 0);
+        assert.equal(
+          metricSum(text, 'otelcol_receiver_file_invalid_json_lines'),
+          1,
+          'the invalid line is counted',
+        );
+        const health = await fetch(tel.healthUrl, { signal: AbortSignal.timeout(2_000) });
+        const body = (await health.json()) as { status: string; components: Record<string, unknown> };
+        assert.equal(health.status, 200, JSON.stringify(body));
+        assert.equal(body.status, 'ok');
+        assert.ok(Object.keys(body.components).length >= 3, `per-component status: ${JSON.stringify(body)}`);
+        const exit = await cli.stop();
+        assert.equal(exit.code, 0, tail(cli.stderr));
       } finally {
         await cli.kill();
       }
