@@ -249,7 +249,7 @@ function historyReRead(
 }
 
 describe('authentik receiver through the CLI against the emulator', () => {
-  test('25,000 events, clamped pages, inserts during the run, 5% faults: every event exactly once', async () => {
+  test('25,000 events, clamped pages, inserts during the run, 5% faults: every event exactly once', async (t) => {
     const opts: EmulatorOptions = {
       events: 25_000,
       version: '2026.2',
@@ -294,6 +294,22 @@ describe('authentik receiver through the CLI against the emulator', () => {
     // Every page read follows the server's clamp: no request may have asked the server for page numbers
     // computed from the requested size (a page beyond the clamped last page would 404).
     const notFound = emu.requests.filter((e) => e.path === EVENTS_PATH && e.status === 404).length;
+    await t.test(
+      'every component log line keeps its component kind (receiver) and id',
+      {
+        todo:
+          'receivers/authentik: Health.fail() logs a field named `kind` (http_502, non_json, …) that overwrites ' +
+          "the component logger's kind=receiver (see the final report of the integration tests)",
+      },
+      () => {
+        const kinds = new Set(['receiver', 'processor', 'exporter', 'extension']);
+        const bad = cli
+          .logLines()
+          .filter((l) => l['id'] !== undefined && !kinds.has(String(l['kind'])))
+          .map((l) => `${String(l['kind'])}: ${String(l['msg'])}`);
+        assert.deepEqual(bad.slice(0, 5), [], `${bad.length} lines lost their component kind`);
+      },
+    );
     console.log(
       `exact: ${truth.length} events in ${((Date.now() - cli.startedAt) / 1000).toFixed(1)} s, ` +
         `${emu.stats.requests} requests, faults ${JSON.stringify(emu.stats.faults)}, 404s ${notFound}`,
