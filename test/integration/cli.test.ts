@@ -64,8 +64,11 @@ function assertConfigError(
   assert.match(line, expect.says, detail);
 }
 
-describe('validate: invalid configurations exit 2 with path and file:line:column', () => {
-  const base = (recv: string, exporters = '[file]') => `receivers:
+describe(
+  'validate: invalid configurations exit 2 with path and file:line:column',
+  { timeout: 60_000 },
+  () => {
+    const base = (recv: string, exporters = '[file]') => `receivers:
   file:
 ${recv}exporters:
   file:
@@ -75,109 +78,117 @@ service:
     logs: { receivers: [file], exporters: ${exporters} }
 `;
 
-  test('a typo in a key', async () => {
-    const file = await writeText(
-      dir,
-      'typo.yaml',
-      base('    path: in.ndjson\n    atributes: { data_stream.dataset: authentik.event }\n'),
-    );
-    const r = await runCli(['validate', '--config', file], { cwd: dir });
-    assertConfigError(r, file, {
-      path: 'receivers.file.atributes',
-      line: 4,
-      column: 5,
-      says: /unknown|not allowed|unrecognized/i,
-    });
-  });
-
-  test('a reference to an exporter that is not configured', async () => {
-    const file = await writeText(dir, 'missing-ref.yaml', base('    path: in.ndjson\n', '[file, debug]'));
-    const r = await runCli(['validate', '--config', file], { cwd: dir });
-    assertConfigError(r, file, {
-      path: 'service.pipelines.logs.exporters',
-      line: 9,
-      column: 50,
-      says: /debug/,
-    });
-  });
-
-  test('a wrong type', async () => {
-    const file = await writeText(dir, 'wrong-type.yaml', base('    path: in.ndjson\n    batch_size: lots\n'));
-    const r = await runCli(['validate', '--config', file], { cwd: dir });
-    assertConfigError(r, file, {
-      path: 'receivers.file.batch_size',
-      line: 4,
-      column: 17,
-      says: /integer|number/i,
-    });
-  });
-
-  test('an unset environment variable', async () => {
-    const file = await writeText(dir, 'unset-env.yaml', base('    path: ${env:AC_IT_SURELY_UNSET}\n'));
-    const r = await runCli(['validate', '--config', file], {
-      cwd: dir,
-      env: { AC_IT_SURELY_UNSET: undefined },
-    });
-    assertConfigError(r, file, {
-      path: 'receivers.file.path',
-      line: 3,
-      column: 11,
-      says: /AC_IT_SURELY_UNSET/,
-    });
-  });
-
-  test('every problem is reported at once', async () => {
-    const file = await writeText(
-      dir,
-      'all-problems.yaml',
-      base('    path: ${env:AC_IT_SURELY_UNSET}\n    atributes: {}\n    batch_size: lots\n', '[file, debug]'),
-    );
-    const r = await runCli(['validate', '--config', file], {
-      cwd: dir,
-      env: { AC_IT_SURELY_UNSET: undefined },
-    });
-    assert.equal(r.code, 2, r.stderr);
-    assert.doesNotMatch(r.stderr, STACK_LINE, r.stderr);
-    for (const [path, loc] of [
-      ['receivers.file.path', '3:11'],
-      ['receivers.file.atributes', '4:5'],
-      ['receivers.file.batch_size', '5:17'],
-      ['service.pipelines.logs.exporters', '11:50'],
-    ] as const) {
-      assert.ok(
-        r.stderr.split('\n').some((l) => l.includes(path) && l.includes(`all-problems.yaml:${loc}`)),
-        `${path} at ${loc} reported; stderr:\n${r.stderr}`,
+    test('a typo in a key', async () => {
+      const file = await writeText(
+        dir,
+        'typo.yaml',
+        base('    path: in.ndjson\n    atributes: { data_stream.dataset: authentik.event }\n'),
       );
-    }
-  });
+      const r = await runCli(['validate', '--config', file], { cwd: dir });
+      assertConfigError(r, file, {
+        path: 'receivers.file.atributes',
+        line: 4,
+        column: 5,
+        says: /unknown|not allowed|unrecognized/i,
+      });
+    });
 
-  test('`run` rejects the same configuration with exit 2 before starting anything', async () => {
-    const file = await writeText(
-      dir,
-      'run-typo.yaml',
-      base('    path: in.ndjson\n    atributes: { data_stream.dataset: authentik.event }\n'),
-    );
-    const r = await runCli(['run', '--config', file], { cwd: dir });
-    assertConfigError(r, file, { path: 'receivers.file.atributes', line: 4, column: 5, says: /./ });
-  });
+    test('a reference to an exporter that is not configured', async () => {
+      const file = await writeText(dir, 'missing-ref.yaml', base('    path: in.ndjson\n', '[file, debug]'));
+      const r = await runCli(['validate', '--config', file], { cwd: dir });
+      assertConfigError(r, file, {
+        path: 'service.pipelines.logs.exporters',
+        line: 9,
+        column: 50,
+        says: /debug/,
+      });
+    });
 
-  test('a YAML syntax error is a config error with a location, not a crash', async () => {
-    const file = await writeText(dir, 'syntax.yaml', 'receivers:\n  file:\n    path: [in.ndjson\n');
-    const r = await runCli(['validate', '--config', file], { cwd: dir });
-    assert.equal(r.code, 2, r.stderr);
-    assert.doesNotMatch(r.stderr, STACK_LINE, r.stderr);
-    assert.match(r.stderr, /syntax\.yaml:\d+:\d+/, r.stderr);
-  });
+    test('a wrong type', async () => {
+      const file = await writeText(
+        dir,
+        'wrong-type.yaml',
+        base('    path: in.ndjson\n    batch_size: lots\n'),
+      );
+      const r = await runCli(['validate', '--config', file], { cwd: dir });
+      assertConfigError(r, file, {
+        path: 'receivers.file.batch_size',
+        line: 4,
+        column: 17,
+        says: /integer|number/i,
+      });
+    });
 
-  test('a valid configuration validates with exit 0', async () => {
-    const file = await writeText(dir, 'valid.yaml', FILE_TO_FILE);
-    const r = await runCli(['validate', '--config', file], { cwd: dir });
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /OK/);
-  });
-});
+    test('an unset environment variable', async () => {
+      const file = await writeText(dir, 'unset-env.yaml', base('    path: ${env:AC_IT_SURELY_UNSET}\n'));
+      const r = await runCli(['validate', '--config', file], {
+        cwd: dir,
+        env: { AC_IT_SURELY_UNSET: undefined },
+      });
+      assertConfigError(r, file, {
+        path: 'receivers.file.path',
+        line: 3,
+        column: 11,
+        says: /AC_IT_SURELY_UNSET/,
+      });
+    });
 
-describe('run: file → file replay', () => {
+    test('every problem is reported at once', async () => {
+      const file = await writeText(
+        dir,
+        'all-problems.yaml',
+        base(
+          '    path: ${env:AC_IT_SURELY_UNSET}\n    atributes: {}\n    batch_size: lots\n',
+          '[file, debug]',
+        ),
+      );
+      const r = await runCli(['validate', '--config', file], {
+        cwd: dir,
+        env: { AC_IT_SURELY_UNSET: undefined },
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.doesNotMatch(r.stderr, STACK_LINE, r.stderr);
+      for (const [path, loc] of [
+        ['receivers.file.path', '3:11'],
+        ['receivers.file.atributes', '4:5'],
+        ['receivers.file.batch_size', '5:17'],
+        ['service.pipelines.logs.exporters', '11:50'],
+      ] as const) {
+        assert.ok(
+          r.stderr.split('\n').some((l) => l.includes(path) && l.includes(`all-problems.yaml:${loc}`)),
+          `${path} at ${loc} reported; stderr:\n${r.stderr}`,
+        );
+      }
+    });
+
+    test('`run` rejects the same configuration with exit 2 before starting anything', async () => {
+      const file = await writeText(
+        dir,
+        'run-typo.yaml',
+        base('    path: in.ndjson\n    atributes: { data_stream.dataset: authentik.event }\n'),
+      );
+      const r = await runCli(['run', '--config', file], { cwd: dir });
+      assertConfigError(r, file, { path: 'receivers.file.atributes', line: 4, column: 5, says: /./ });
+    });
+
+    test('a YAML syntax error is a config error with a location, not a crash', async () => {
+      const file = await writeText(dir, 'syntax.yaml', 'receivers:\n  file:\n    path: [in.ndjson\n');
+      const r = await runCli(['validate', '--config', file], { cwd: dir });
+      assert.equal(r.code, 2, r.stderr);
+      assert.doesNotMatch(r.stderr, STACK_LINE, r.stderr);
+      assert.match(r.stderr, /syntax\.yaml:\d+:\d+/, r.stderr);
+    });
+
+    test('a valid configuration validates with exit 0', async () => {
+      const file = await writeText(dir, 'valid.yaml', FILE_TO_FILE);
+      const r = await runCli(['validate', '--config', file], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /OK/);
+    });
+  },
+);
+
+describe('run: file → file replay', { timeout: 60_000 }, () => {
   test('the issue-2 config writes every input line, in order, and exits 0', async () => {
     const { dir: work, cleanup: done } = await tempDir('replay');
     try {
@@ -291,7 +302,7 @@ describe('run: file → file replay', () => {
   });
 });
 
-describe('command line', () => {
+describe('command line', { timeout: 60_000 }, () => {
   test('--version prints the package version', async () => {
     for (const flag of ['--version', '-v']) {
       const r = await runCli([flag], { cwd: dir });
@@ -349,7 +360,7 @@ describe('command line', () => {
   });
 });
 
-describe('signals', () => {
+describe('signals', { timeout: 90_000 }, () => {
   test('SIGTERM during a run shuts down gracefully with exit 0 and no data lost', async () => {
     const { dir: work, cleanup: done } = await tempDir('sigterm');
     const tel = await telemetryYaml();

@@ -112,7 +112,7 @@ after(() => cleanup());
 
 const results = new Map<Dataset, { pass: number; total: number }>();
 
-describe('authentik_ecs through the CLI: Elastic fixtures', () => {
+describe('authentik_ecs through the CLI: Elastic fixtures', { timeout: 120_000 }, () => {
   for (const ds of ['event', 'group', 'user'] as const) {
     test(`${ds}: every expected document matches (the issue-3 config, paths relative to the config)`, async () => {
       const work = join(dir, ds);

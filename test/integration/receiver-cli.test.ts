@@ -248,7 +248,7 @@ function historyReRead(
   return { rows, pages, searches, requests, deepest, detail };
 }
 
-describe('authentik receiver through the CLI against the emulator', () => {
+describe('authentik receiver through the CLI against the emulator', { timeout: 330_000 }, () => {
   test('25,000 events, clamped pages, inserts during the run, 5% faults: every event exactly once', async (t) => {
     const opts: EmulatorOptions = {
       events: 25_000,
