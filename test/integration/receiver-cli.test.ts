@@ -291,8 +291,7 @@ describe('authentik receiver through the CLI against the emulator', { timeout: 3
     assertOldestFirst(out);
     const faults = Object.values(emu.stats.faults).reduce((a, b) => a + b, 0);
     assert.ok(faults > 5, `faults were injected (${JSON.stringify(emu.stats.faults)})`);
-    // Every page read follows the server's clamp: no request may have asked the server for page numbers
-    // computed from the requested size (a page beyond the clamped last page would 404).
+    // Logged for information: a 404 "Invalid page" means a page number was planned beyond the end.
     const notFound = emu.requests.filter((e) => e.path === EVENTS_PATH && e.status === 404).length;
     await t.test(
       'every component log line keeps its component kind (receiver) and id',
