@@ -31,6 +31,8 @@ describeComponent(factory, {
       backfill: { kind: 'duration', ms: 720 * 3_600_000 },
       overlap: 300_000,
       use_ql: false,
+      verify_interval: 300_000,
+      verify_reread: false,
     },
     users: { enabled: true, interval: 6 * 3_600_000, page_size: 200, changes_interval: 600_000 },
     groups: { enabled: false, interval: 12 * 3_600_000, page_size: 20 },
@@ -79,6 +81,8 @@ describe('authentik config rules', () => {
       backfill: { kind: 'all' },
       overlap: 60_000,
       use_ql: true,
+      verify_interval: 300_000,
+      verify_reread: false,
     });
     assert.equal(c.users.interval, 3_600_000);
     assert.equal(c.groups.page_size, 100);
@@ -148,6 +152,15 @@ describe('authentik config rules', () => {
     assert.match(
       problems({ ...base, events: { overlap: '48h' } }).join(),
       /events.overlap: must be at most 24h/,
+    );
+    assert.match(
+      problems({ ...base, events: { verify_interval: '100ms' } }).join(),
+      /events.verify_interval: must be at least 1s/,
+    );
+    assert.equal(
+      configSchema.parse({ ...base, events: { verify_interval: '30s', verify_reread: true } }).events
+        .verify_interval,
+      30_000,
     );
   });
 

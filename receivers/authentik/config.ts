@@ -59,6 +59,17 @@ const eventsSchema = z.strictObject({
   overlap: duration({ min: 1000, max: 24 * 3_600_000 }).default(60_000),
   /** Use the enterprise QL `search=created >= "…"` filter when the server honours it (verified client-side). */
   use_ql: z.boolean().default(true),
+  /**
+   * Longest time between verifications of the events read since the previous one (plus `overlap`):
+   * counted through one small request, re-read only when the count disagrees. Polls verify earlier
+   * whenever the list's count shows a change other than new events.
+   */
+  verify_interval: duration({ min: 1000, max: 24 * 3_600_000 }).default(300_000),
+  /**
+   * Re-read those events in full at every `verify_interval` instead of counting them: also catches
+   * late commits exactly cancelled by deletions of recent events, at the cost of reading every event twice.
+   */
+  verify_reread: z.boolean().default(false),
 });
 
 const usersSchema = z.strictObject({
@@ -200,7 +211,16 @@ export type Config = z.output<typeof configSchema>;
 /** The default configuration as a user would write it (endpoint and token are required). */
 export function createDefaultConfig(): Record<string, unknown> {
   return {
-    events: { enabled: true, interval: '10s', page_size: 100, backfill: 'all', overlap: '1m', use_ql: true },
+    events: {
+      enabled: true,
+      interval: '10s',
+      page_size: 100,
+      backfill: 'all',
+      overlap: '1m',
+      use_ql: true,
+      verify_interval: '5m',
+      verify_reread: false,
+    },
     users: { enabled: true, interval: '1h', page_size: 100, changes_interval: '5m' },
     groups: { enabled: true, interval: '1h', page_size: 100 },
     timeout: '30s',

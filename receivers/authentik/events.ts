@@ -2,10 +2,18 @@
  * Audit events: backfill on first start, then incremental polls, both oldest first and gap-free (see
  * scan.ts), with the checkpoint persisted only after the pipeline accepted each batch.
  *
- * Incremental state: `hw` (newest delivered `created`) and `window` (pks delivered within `overlap`
- * below hw). A poll covers everything newer than hw − overlap that is not in the window; usually that
- * is one request (page 1 of `-created` reaches below hw − overlap). With enterprise QL honoured, a poll
- * is `search=created >= "<hw − overlap>"&ordering=created`, every returned `created` checked.
+ * Incremental state: `hw` (newest delivered `created`), the verified edge `E` and `window` (pks delivered
+ * at or above E, whatever their position relative to hw). Invariant: every event alive older than E was
+ * delivered (or skipped by `backfill`), and every event at or above E that was delivered is in the window.
+ *
+ * A poll reads page 1 of `-created`, sized to the events expected since the previous poll, and delivers
+ * what is newer than hw (the gap-free scan continues when page 1 is all new). Events appearing *below*
+ * hw (late commits) are found by counting: `pagination.count` must have grown by exactly the new events
+ * since the previous poll; otherwise, and at least every `verify_interval`, the poll verifies the region
+ * above E with one small page (the rank of E's boundary must equal the number of known events above E)
+ * and re-reads the region only when that disagrees. A verification moves E up to hw − overlap. With
+ * enterprise QL honoured, page 1 is `search=created >= "<E>"&ordering=-created`, whose count is the
+ * region's count: every poll verifies. README "How events are read" has the reasoning and residual risk.
  */
 import type { ComponentSettings } from '../../runtime/component.ts';
 import { nowHrTime } from '../../runtime/model.ts';
@@ -20,7 +28,7 @@ import type { Delivery } from './deliver.ts';
 import { deliver } from './deliver.ts';
 import type { ReceiverMetrics } from './metrics.ts';
 import type { RecordFactory } from './records.ts';
-import type { Frontier, Read, Row, ScanEmit } from './scan.ts';
+import type { Frontier, Read, Row, ScanEmit, ScanParams } from './scan.ts';
 import { covered, scan } from './scan.ts';
 import { floorSecond, formatMicros, msToMicros, nowMicros, parseMicros, qlSecond } from './time.ts';
 import type { VersionState } from './version.ts';
@@ -32,6 +40,11 @@ export const EVENTS_PATH = '/api/v3/events/events/';
  * because on an unlicensed server the probe is a substring search over the whole event table.
  */
 const QL_REPROBE_MS = 24 * 3_600_000;
+/** Polls whose new-event counts size page 1. */
+const RATE_HISTORY = 12;
+/** Smallest and largest page of a count verification (the boundary must fall inside it). */
+const PROBE_MIN = 10;
+const PROBE_MAX = 20;
 /** Progress log cadence of the backfill. */
 const PROGRESS_PAGES = 50;
 const PROGRESS_MS = 30_000;
@@ -47,6 +60,30 @@ export interface EventsDeps {
   records: RecordFactory;
   version: VersionState;
 }
+
+/** The stored state: the contract's fields plus the verified edge (older checkpoints lack it). */
+type StoredEventsState = EventsState & { verified?: string | null };
+
+/** Counters of the incremental poller (observability and tests). */
+export interface PollStats {
+  /** Polls whose count check passed (the count grew by exactly the new events). */
+  countOk: number;
+  /** Verifications by count: free (page 1 reached the edge) or with one small request. */
+  verified: number;
+  /** Small requests made to verify. */
+  probes: number;
+  /** Verifications that disagreed. */
+  mismatches: number;
+  /** Full re-reads of the region above the verified edge. */
+  rescans: number;
+  /** Events delivered by re-reads that were older than hw (late commits). */
+  late: number;
+  /** Page size of the last poll's first request. */
+  firstPageSize: number;
+}
+
+/** The QL server returned an event outside the filter: it does not honour it (any more). */
+class QlNotHonoured extends Error {}
 
 function frontierFromJson(j: FrontierJson): Frontier {
   return { c: j.c === null ? null : BigInt(j.c), pks: new Set(j.pks) };
@@ -71,7 +108,15 @@ export class EventsCollector {
   #phase: 'backfill' | 'incremental' = 'incremental';
   #hw: bigint | null = null;
   readonly #window = new Map<string, bigint>();
-  #floor: Frontier | null = null;
+  /** Verified edge E (µs); null: the whole list (nothing was there at the first start). */
+  #edge: bigint | null = null;
+  /** pagination.count when the known events were last consistent with the list; null: unknown. */
+  #countRef: number | null = null;
+  /** When E was last verified (Date.now()); 0 = not since start. */
+  #verifiedAt = 0;
+  /** New events per poll (and the time since the previous poll) of recent polls. */
+  readonly #rates: { ms: number; n: number }[] = [];
+  #lastPollAt: number | undefined;
   #backfill: BackfillState | null = null;
   #ql: 'unknown' | 'yes' | 'no' = 'unknown';
   #qlProbeAfter = 0;
@@ -83,6 +128,16 @@ export class EventsCollector {
   lastPollRequests = 0;
   /** Completed polls. */
   polls = 0;
+  /** Counters of the incremental poller. */
+  readonly stats: PollStats = {
+    countOk: 0,
+    verified: 0,
+    probes: 0,
+    mismatches: 0,
+    rescans: 0,
+    late: 0,
+    firstPageSize: 0,
+  };
 
   constructor(d: EventsDeps) {
     this.#d = d;
@@ -173,13 +228,14 @@ export class EventsCollector {
     const rows = this.#parse(page);
     const top = rows[0];
     const mode = this.#d.cfg.backfill;
-    const initial: EventsState = {
+    const initial: StoredEventsState = {
       v: 1,
       phase: 'incremental',
       hw: null,
       window: [],
       floor: null,
       backfill: null,
+      verified: null,
     };
     if (top === undefined) {
       log.info('events: no events yet; collecting everything from now on');
@@ -188,9 +244,10 @@ export class EventsCollector {
       (mode.kind === 'duration' && top.c < nowMicros() - msToMicros(mode.ms))
     ) {
       // Start from now: the events present now are not emitted.
+      // Everything older than the newest event is skipped; the events at its microsecond are known.
       initial.hw = top.c.toString();
-      initial.window = rows.filter((r) => r.c >= top.c - this.#overlap).map((r) => [r.pk, r.c.toString()]);
-      initial.floor = { c: top.c.toString(), pks: rows.filter((r) => r.c === top.c).map((r) => r.pk) };
+      initial.window = rows.filter((r) => r.c === top.c).map((r) => [r.pk, r.c.toString()]);
+      initial.verified = top.c.toString();
       log.info('events: starting from now (no backfill)', {
         newest: formatMicros(top.c),
         retained: page.count,
@@ -234,24 +291,35 @@ export class EventsCollector {
     await this.#save();
   }
 
-  #apply(s: EventsState): void {
+  #apply(s: StoredEventsState): void {
     this.#phase = s.phase;
     this.#hw = s.hw === null ? null : BigInt(s.hw);
     this.#window.clear();
     for (const [pk, c] of s.window) this.#window.set(pk, BigInt(c));
-    this.#floor = s.floor === null ? null : frontierFromJson(s.floor);
     this.#backfill = s.backfill;
+    // The verified edge; checkpoints of earlier versions hold the window down to hw − overlap, and
+    // `floor` (backfill none) marks where skipped events end.
+    const floor = s.floor === null ? null : frontierFromJson(s.floor);
+    if (typeof s.verified === 'string' && /^-?\d{1,20}$/.test(s.verified)) this.#edge = BigInt(s.verified);
+    else if (this.#hw === null) this.#edge = floor?.c ?? null;
+    else {
+      this.#edge = this.#hw - this.#overlap;
+      if (floor && floor.c !== null && floor.c > this.#edge) this.#edge = floor.c;
+    }
+    if (this.#edge !== null && this.#hw !== null && this.#edge > this.#hw) this.#edge = this.#hw;
+    this.#countRef = null;
     if (this.#hw !== null) this.#d.metrics.highWater(this.#hw);
   }
 
-  #snapshot(): EventsState {
+  #snapshot(): StoredEventsState {
     return {
       v: 1,
       phase: this.#phase,
       hw: this.#hw === null ? null : this.#hw.toString(),
       window: [...this.#window].map(([pk, c]) => [pk, c.toString()]),
-      floor: this.#floor === null ? null : frontierToJson(this.#floor),
+      floor: null,
       backfill: this.#backfill,
+      verified: this.#edge === null ? null : this.#edge.toString(),
     };
   }
 
@@ -260,15 +328,28 @@ export class EventsCollector {
     await this.#d.store.save(EVENTS_KEY, this.#snapshot());
   }
 
-  /** The covered edge of the incremental poller. */
-  #lower(): Frontier {
-    if (this.#hw === null) return this.#floor ?? { c: null, pks: new Set() };
-    const edge: Frontier = { c: this.#hw - this.#overlap, pks: new Set() };
-    if (this.#floor && this.#floor.c !== null && this.#floor.c >= edge.c!) return this.#floor;
-    return edge;
+  /** The region's lower edge as a frontier: everything older than E is covered. */
+  #regionFrontier(): Frontier {
+    return { c: this.#edge, pks: new Set() };
   }
 
-  /** Records delivered rows: raises hw, extends the window, forgets what fell out of the overlap. */
+  /** Everything up to hw is covered (for new events only; late ones are the verification's business). */
+  #hwFrontier(): Frontier {
+    if (this.#hw === null) return this.#regionFrontier();
+    const pks = new Set<string>();
+    for (const [pk, c] of this.#window) if (c === this.#hw) pks.add(pk);
+    return { c: this.#hw, pks };
+  }
+
+  /** Known (delivered or skipped) events at or above `x` (null: all). */
+  #known(x: bigint | null): number {
+    if (x === null) return this.#window.size;
+    let n = 0;
+    for (const c of this.#window.values()) if (c >= x) n++;
+    return n;
+  }
+
+  /** Records delivered rows: raises hw, extends the window, forgets what lies below the verified edge. */
   #advance(rows: Row[], top: bigint | null): void {
     for (const r of rows) {
       this.#window.set(r.pk, r.c);
@@ -280,18 +361,32 @@ export class EventsCollector {
       this.#dirty = true;
     }
     if (this.#hw === null) return;
-    const edge = this.#hw - this.#overlap;
-    for (const [pk, c] of this.#window) {
-      if (c < edge) {
-        this.#window.delete(pk);
+    if (this.#edge !== null) {
+      // Keep the whole second of the edge: QL bounds are whole seconds.
+      const keep = floorSecond(this.#edge);
+      for (const [pk, c] of this.#window) {
+        if (c < keep) {
+          this.#window.delete(pk);
+          this.#dirty = true;
+        }
+      }
+    }
+    this.#d.metrics.highWater(this.#hw);
+  }
+
+  /** The region above E was found consistent now: E moves up to hw − overlap. */
+  #verifiedNow(count: number | null): void {
+    this.stats.verified++;
+    this.#verifiedAt = Date.now();
+    this.#countRef = count;
+    if (this.#hw !== null) {
+      const e = this.#hw - this.#overlap;
+      if (this.#edge === null || e > this.#edge) {
+        this.#edge = e;
         this.#dirty = true;
       }
     }
-    if (this.#floor && this.#floor.c !== null && this.#floor.c < edge) {
-      this.#floor = null;
-      this.#dirty = true;
-    }
-    this.#d.metrics.highWater(this.#hw);
+    this.#advance([], null);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -450,7 +545,8 @@ export class EventsCollector {
     this.#hw = upper;
     this.#window.clear();
     for (const [pk, c] of handover) this.#window.set(pk, BigInt(c));
-    this.#floor = null;
+    this.#edge = handoverEdge;
+    this.#countRef = null;
     this.#advance([], null);
     await this.#save();
     const secs = (Date.now() - bf.startedAt) / 1000;
@@ -470,21 +566,20 @@ export class EventsCollector {
   async poll(signal: AbortSignal): Promise<void> {
     this.lastPollRequests = 0;
     if (this.#phase !== 'incremental') throw new Error('poll() during backfill');
-    if (this.#ql === 'yes') {
+    if (this.#ql === 'yes' && this.#edge !== null) {
+      const bound = floorSecond(this.#edge);
       const r = await this.#pollQl(signal);
-      if (r === 'ok') {
-        this.polls++;
-        return;
-      }
-      const bound = this.#lower().c;
-      const first = await this.#pollScan(signal);
-      if (r === 'broken' || (bound !== null && first?.rows.some((x) => x.c >= floorSecond(bound)))) {
-        this.#qlOff('the server stopped honouring it (license expired?)');
+      if (r !== 'ok') {
+        // Redo the poll without QL; if the list holds events the QL answer lacked, QL is not honoured.
+        const res = await this.#rescan(signal, 0, undefined);
+        if (r === 'broken' || res.regionRows > 0 || res.firstRead?.rows.some((x) => x.c >= bound)) {
+          this.#qlOff('the server stopped honouring it (license expired?)');
+        }
       }
       this.polls++;
       return;
     }
-    const first = await this.#pollScan(signal);
+    const first = await this.#pollPlain(signal);
     this.polls++;
     if (
       this.#ql === 'unknown' &&
@@ -497,22 +592,219 @@ export class EventsCollector {
     }
   }
 
-  async #pollScan(signal: AbortSignal): Promise<Read | undefined> {
-    const lower = this.#lower();
+  /**
+   * Page size of the poll's first request: the new events expected since the previous poll (recent
+   * rate × elapsed time), plus the largest recent excess over that rate, plus 2 known events (page 1
+   * must reach an event strictly older than hw to prove it left no gap). Clamped to [10, page_size].
+   */
+  #firstPageSize(now: number): number {
+    const P = this.#pageSize;
+    if (this.#lastPollAt === undefined || this.#rates.length === 0) return P;
+    let n = 0;
+    let ms = 0;
+    for (const x of this.#rates) {
+      n += x.n;
+      ms += x.ms;
+    }
+    const rate = ms > 0 ? n / ms : 0;
+    let excess = 0;
+    for (const x of this.#rates) excess = Math.max(excess, x.n - rate * x.ms);
+    const k = Math.ceil(rate * (now - this.#lastPollAt) + Math.max(2, excess)) + 2;
+    return Math.max(Math.min(10, P), Math.min(P, k));
+  }
+
+  /**
+   * Reads what is newer than hw: page 1 of the (QL-filtered) `-created` list sized by #firstPageSize,
+   * and more pages only when page 1 holds nothing older than hw. Returns the number of new events and
+   * the responses the scan started and ended with.
+   */
+  async #readNew(
+    signal: AbortSignal,
+    fetch?: ScanParams['fetch'],
+    parse?: ScanParams['parse'],
+  ): Promise<{ n: number; first: Read | undefined; last: Read | undefined }> {
+    const now = performance.now();
+    const k = this.#firstPageSize(now);
+    this.stats.firstPageSize = k;
+    let n = 0;
     const res = await scan({
       ...this.#scanCallbacks(signal),
-      frontier: lower,
+      ...(fetch ? { fetch } : {}),
+      ...(parse ? { parse } : {}),
+      frontier: this.#hwFrontier(),
       upper: null,
       hint: 0,
       hintCount: undefined,
+      firstSize: k,
       accept: (r) => !this.#window.has(r.pk),
       emit: async (e: ScanEmit) => {
+        n += e.rows.length;
         await this.#deliver(e.rows, e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
       },
     });
-    return res.firstRead;
+    if (this.#lastPollAt !== undefined) {
+      this.#rates.push({ ms: now - this.#lastPollAt, n });
+      if (this.#rates.length > RATE_HISTORY) this.#rates.shift();
+    }
+    this.#lastPollAt = now;
+    return { n, first: res.firstRead, last: res.lastRead };
+  }
+
+  /** A poll with `ordering=-created` pages. Returns its first response (for the QL probe). */
+  async #pollPlain(signal: AbortSignal): Promise<Read | undefined> {
+    if (this.#hw === null) {
+      // Nothing delivered yet (the list was empty at the first start): read all of it.
+      const res = await this.#rescan(signal, 0, undefined);
+      return res.firstRead;
+    }
+    const { n, first, last } = await this.#readNew(signal);
+    const count = last?.count;
+    const consistent = this.#countRef !== null && count !== undefined && count === this.#countRef + n;
+    if (consistent) this.stats.countOk++;
+    const due = Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
+    if (consistent && !due) {
+      this.#countRef = count;
+      if (this.#dirty) await this.#save();
+      return first;
+    }
+    if (!(due && this.#d.cfg.verify_reread)) {
+      const v = await this.#verify(signal, last);
+      if (v.ok) {
+        this.#verifiedNow(v.count ?? null);
+        if (this.#dirty) await this.#save();
+        return first;
+      }
+      this.stats.mismatches++;
+      this.#d.settings.logger.debug('events: the count of the verified region disagrees; re-reading it', {
+        edge: this.#edge === null ? null : formatMicros(this.#edge),
+        known: this.#known(this.#edge),
+        found: v.rank,
+      });
+      await this.#rescan(signal, v.rank ?? this.#known(this.#edge), v.count);
+      return first;
+    }
+    await this.#rescan(signal, this.#known(this.#edge), count);
+    return first;
+  }
+
+  /**
+   * Checks by counting that the events at or above E are exactly the known ones: the first event older
+   * than E must sit at rank `known`, and the events above it on the page must be known. Uses the poll's
+   * page 1 when it reaches E, otherwise one small page around the expected rank.
+   */
+  async #verify(
+    signal: AbortSignal,
+    last: Read | undefined,
+  ): Promise<{ ok: boolean; rank: number | undefined; count: number | undefined }> {
+    const x = this.#edge;
+    const known = this.#known(x);
+    if (last && last.s === 0 && last.page && !last.invalid) {
+      const m = this.#measure(last.page.results, 0, last.last, x);
+      if (m !== undefined) return { ok: this.#agrees(m, known), rank: m.rank, count: last.count };
+    }
+    const { size, page } = probePlan(known, this.#pageSize);
+    this.stats.probes++;
+    let pg: Page;
+    try {
+      pg = await this.#fetchDesc(size, page, signal);
+    } catch (e) {
+      if (e instanceof InvalidPageError) return { ok: false, rank: undefined, count: undefined };
+      throw e;
+    }
+    this.#d.version.refine('events', pg.envelope, pg.results);
+    const s = pg.results.length > 0 && pg.startIndex > 0 ? pg.startIndex - 1 : (page - 1) * size;
+    const m = this.#measure(pg.results, s, pg.next === 0, x);
+    if (m === undefined) return { ok: false, rank: undefined, count: pg.count };
+    return { ok: this.#agrees(m, known), rank: m.rank, count: pg.count };
+  }
+
+  /** Rank of the first event older than `x` in a `-created` slice starting at rank `s`; undefined if not on it. */
+  #measure(
+    results: Record<string, unknown>[],
+    s: number,
+    last: boolean,
+    x: bigint | null,
+  ): { rank: number; above: string[] } | undefined {
+    const above: string[] = [];
+    let prev: bigint | undefined;
+    for (let i = 0; i < results.length; i++) {
+      const raw = results[i]!;
+      const c = parseMicros(raw.created);
+      if (c === undefined || typeof raw.pk !== 'string' || (prev !== undefined && c > prev)) return undefined;
+      prev = c;
+      if (x !== null && c < x) return i === 0 && s > 0 ? undefined : { rank: s + i, above };
+      above.push(raw.pk);
+    }
+    return last ? { rank: s + results.length, above } : undefined;
+  }
+
+  #agrees(m: { rank: number; above: string[] }, known: number): boolean {
+    return m.rank === known && m.above.every((pk) => this.#window.has(pk));
+  }
+
+  /**
+   * Re-reads everything at or above E (gap-free, from rank `hint`), delivers the events not known yet
+   * (late commits, and new ones), and forgets known events that are gone (deleted). E then moves to
+   * hw − overlap as of the start; the next poll verifies again (late commits during the re-read).
+   */
+  async #rescan(
+    signal: AbortSignal,
+    hint: number,
+    hintCount: number | undefined,
+  ): Promise<{ firstRead: Read | undefined; regionRows: number }> {
+    const x = this.#edge;
+    const hwStart = this.#hw;
+    const seen = new Set<string>();
+    let late = 0;
+    if (hwStart !== null) this.stats.rescans++;
+    const res = await scan({
+      ...this.#scanCallbacks(signal),
+      frontier: this.#regionFrontier(),
+      upper: null,
+      hint,
+      hintCount,
+      accept: (r) => !this.#window.has(r.pk),
+      emit: async (e: ScanEmit) => {
+        for (const r of e.read.rows) if (x === null || r.c >= x) seen.add(r.pk);
+        if (hwStart !== null) for (const r of e.rows) if (r.c <= hwStart) late++;
+        await this.#deliver(e.rows, e.read.page);
+        this.#advance(e.rows, e.frontier.c);
+        if (this.#dirty) await this.#save();
+      },
+    });
+    // The scan saw every event alive at or above E at the time its slice was read: known events it did
+    // not see were deleted (retention, GDPR) and no longer count.
+    let gone = 0;
+    for (const [pk, c] of this.#window) {
+      if ((x === null || c >= x) && !seen.has(pk)) {
+        this.#window.delete(pk);
+        gone++;
+      }
+    }
+    this.#afterRescan(x, hwStart, late, gone);
+    if (this.#dirty) await this.#save();
+    return { firstRead: res.firstRead, regionRows: seen.size };
+  }
+
+  #afterRescan(x: bigint | null, hwStart: bigint | null, late: number, gone: number): void {
+    if (hwStart !== null) {
+      const e = hwStart - this.#overlap;
+      if (x === null || e > x) this.#edge = e;
+      this.#dirty = true;
+    }
+    this.#countRef = null;
+    this.stats.late += late;
+    if (gone > 0) this.#dirty = true;
+    if (late > 0) {
+      this.#d.settings.logger.info('events: delivered events that became visible late (commit lag)', {
+        late,
+        edge: x === null ? null : formatMicros(x),
+      });
+    }
+    if (gone > 0) this.#d.settings.logger.debug('events: known events were deleted on the server', { gone });
+    this.#advance([], null);
   }
 
   #qlOff(why: string): void {
@@ -568,15 +860,64 @@ export class EventsCollector {
   }
 
   /**
-   * A poll through QL keyset pages: each query asks for `created >=` the second of the newest event
-   * seen so far. 'ok', or why the caller must fall back to a scan ('empty' is ambiguous: the events
-   * of the window may have been deleted).
+   * A poll through QL: page 1 of `search=created >= "<E, to the second>"&ordering=-created`, sized like
+   * the plain poll. Its count is the region's count, so every poll verifies: equal to the known events
+   * at or above that second, E moves up; otherwise the region is re-read through QL keyset pages. 'ok',
+   * or why the caller must redo the poll without QL ('empty' is ambiguous: the region's events may
+   * have been deleted).
    */
   async #pollQl(signal: AbortSignal): Promise<'ok' | 'broken' | 'empty'> {
-    const lower = this.#lower();
-    if (lower.c === null) return 'empty';
-    let bound = floorSecond(lower.c);
+    const x = this.#edge!;
+    const bound = floorSecond(x);
+    const search = `created >= "${qlSecond(bound)}"`;
+    let got: { n: number; first: Read | undefined; last: Read | undefined };
+    try {
+      got = await this.#readNew(
+        signal,
+        async (size, page, s) => {
+          const p = await this.#d.client.page(
+            'events',
+            EVENTS_PATH,
+            { search, ordering: '-created', page_size: size, page },
+            s,
+          );
+          this.lastPollRequests++;
+          return p;
+        },
+        (page) => {
+          const rows = this.#parse(page);
+          if (rows.some((r) => r.c < bound)) throw new QlNotHonoured();
+          return rows;
+        },
+      );
+    } catch (e) {
+      if (e instanceof QlNotHonoured) return 'broken';
+      throw e;
+    }
+    const due = this.#d.cfg.verify_reread && Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
+    if (!due && got.last !== undefined && got.last.count === this.#known(bound)) {
+      this.stats.countOk++;
+      this.#verifiedNow(null);
+      if (this.#dirty) await this.#save();
+      return 'ok';
+    }
+    if (!due) this.stats.mismatches++;
+    return this.#readQlRegion(signal, x, bound);
+  }
+
+  /**
+   * Reads the whole region at or above `bound` through QL keyset pages (`ordering=created`, the bound
+   * moved to the second of the newest event seen), every returned `created` checked.
+   */
+  async #readQlRegion(signal: AbortSignal, x: bigint, bound0: bigint): Promise<'ok' | 'broken' | 'empty'> {
+    const hwStart = this.#hw;
+    const edge: Frontier = { c: x, pks: new Set() };
+    const seen = new Set<string>();
+    let deepPage = false;
+    let late = 0;
+    let bound = bound0;
     let page = 1;
+    this.stats.rescans++;
     for (let i = 0; i < 100_000; i++) {
       let pg: Page;
       try {
@@ -598,22 +939,66 @@ export class EventsCollector {
       for (let k = 0; k < rows.length; k++) {
         if (rows[k]!.c < bound || (k > 0 && rows[k]!.c < rows[k - 1]!.c)) return 'broken';
       }
-      if (i === 0 && rows.length === 0 && this.#window.size > 0) return 'empty';
-      const edge = this.#lower();
+      if (i === 0 && rows.length === 0 && this.#known(bound0) > 0) return 'empty';
+      for (const r of rows) {
+        seen.add(r.pk);
+        // Events of the edge's second below E are covered: known from now on (the count includes them).
+        if (covered(r, edge) && !this.#window.has(r.pk)) {
+          this.#window.set(r.pk, r.c);
+          this.#dirty = true;
+        }
+      }
       const fresh = rows.filter((r) => !covered(r, edge) && !this.#window.has(r.pk));
       fresh.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.pk < b.pk ? -1 : 1));
       if (fresh.length > 0) {
+        if (hwStart !== null) for (const r of fresh) if (r.c <= hwStart) late++;
         await this.#deliver(fresh, pg);
         this.#advance(fresh, null);
-        await this.#save();
       }
-      if (pg.next === 0 || rows.length === 0) return 'ok';
+      if (this.#dirty) await this.#save();
+      if (pg.next === 0 || rows.length === 0) break;
       const lastSec = floorSecond(rows[rows.length - 1]!.c);
       if (lastSec > bound) {
         bound = lastSec;
         page = 1;
-      } else page = pg.next;
+      } else {
+        page = pg.next;
+        deepPage = true; // pages within one second may shift under deletes: no pruning below
+      }
     }
+    let gone = 0;
+    if (!deepPage) {
+      for (const [pk, c] of this.#window) {
+        if (c >= bound0 && !seen.has(pk)) {
+          this.#window.delete(pk);
+          gone++;
+        }
+      }
+    }
+    this.#afterRescan(x, hwStart, late, gone);
+    // A full read of the region is a verification (late commits during it are caught by the next poll).
+    this.#verifiedAt = Date.now();
+    if (this.#dirty) await this.#save();
     return 'ok';
   }
+}
+
+/**
+ * Page of a count verification: a size in [10, 20] (at most the page size) and a page number such that
+ * ranks `known − 1` and `known` (the last event expected at or above E and the first older one) are on
+ * it, as far from its ends as possible.
+ */
+export function probePlan(known: number, maxSize: number): { size: number; page: number } {
+  const lo = Math.max(1, Math.min(PROBE_MIN, maxSize));
+  const hi = Math.max(lo, Math.min(PROBE_MAX, maxSize));
+  if (known <= 0) return { size: lo, page: 1 };
+  let best: { size: number; page: number; margin: number } | undefined;
+  for (let q = lo; q <= hi; q++) {
+    const page = Math.floor((known - 1) / q) + 1;
+    const s = (page - 1) * q;
+    if (known > s + q - 1) continue;
+    const margin = Math.min(known - 1 - s, s + q - 1 - known);
+    if (!best || margin > best.margin) best = { size: q, page, margin };
+  }
+  return best ? { size: best.size, page: best.page } : { size: hi, page: Math.floor(known / hi) + 1 };
 }

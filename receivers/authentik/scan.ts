@@ -158,6 +158,11 @@ export interface ScanParams {
   /** Estimated rank of the frontier's edge (0 = start at page 1), and the count it was measured at. */
   hint: number;
   hintCount: number | undefined;
+  /**
+   * Page size of the first request only (the incremental poller sizes page 1 to the events it expects);
+   * later requests use `pageSize()`. Default: `pageSize()`.
+   */
+  firstSize?: number;
   /** Extra filter for emission (incremental: not already delivered within the overlap window). */
   accept(r: Row): boolean;
   /** Delivers rows and persists the new frontier; the scan continues only after it resolves. */
@@ -173,6 +178,11 @@ export interface ScanResult {
   frontier: Frontier;
   /** The first response of the scan (the incremental poller's page 1). */
   firstRead: Read | undefined;
+  /**
+   * The last response the scan used (classified): when the scan reached the top, the one read at the
+   * top, whose `count` is the list's size at the moment the scan's coverage was completed.
+   */
+  lastRead: Read | undefined;
   requests: number;
 }
 
@@ -184,6 +194,8 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
   let lastCount: number | undefined = p.hintCount;
   let requests = 0;
   let firstRead: Read | undefined;
+  let lastRead: Read | undefined;
+  let firstSize = p.firstSize;
   const drifts: number[] = [];
   let margin = 2;
 
@@ -264,9 +276,12 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
         const pl = plan(hi, 0, P, lastCount);
         read = await get(pl.size, pl.page, p.signal);
       } else {
-        read = await get(P, Math.floor(r / P) + 1, p.signal);
+        const size = firstSize !== undefined ? Math.max(1, Math.min(firstSize, P)) : P;
+        read = await get(size, Math.floor(r / size) + 1, p.signal);
       }
+      firstSize = undefined;
       const cls = classify(read, f);
+      lastRead = read;
       p.onRead?.(read, cls);
       if (cls === 'found') return read;
       if (cls === 'below') {
@@ -314,9 +329,9 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
 
   // ---- initial position ----
   const start = await locate(p.hint, p.hintCount);
-  if (start === 'done') return { frontier: f, firstRead, requests };
+  if (start === 'done') return { frontier: f, firstRead, lastRead, requests };
   let res = await take(start);
-  if (res.done) return { frontier: f, firstRead, requests };
+  if (res.done) return { frontier: f, firstRead, lastRead, requests };
 
   // ---- pipelined reads upwards ----
   let cursor = res.need;
@@ -352,6 +367,7 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
         if (!out.ok) throw out.err;
         const read = out.read;
         const cls = classify(read, f);
+        lastRead = read;
         p.onRead?.(read, cls);
         if (cls === 'found') {
           const idx = read.rows.findIndex((r) => olderThan(r, f));
@@ -397,15 +413,15 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
       // Settle abandoned requests (their results are not needed).
       await Promise.all(pending.map((x) => x.result));
     }
-    if (finished) return { frontier: f, firstRead, requests };
+    if (finished) return { frontier: f, firstRead, lastRead, requests };
     if (gap) {
       p.onResync?.(gap.reason);
       drifts.length = 0;
       margin = Math.min(Math.max(2, margin * 2), Math.max(2, Math.floor(p.pageSize() / 2)));
       const again = await locate(gap.hint, undefined);
-      if (again === 'done') return { frontier: f, firstRead, requests };
+      if (again === 'done') return { frontier: f, firstRead, lastRead, requests };
       res = await take(again);
-      if (res.done) return { frontier: f, firstRead, requests };
+      if (res.done) return { frontier: f, firstRead, lastRead, requests };
       cursor = res.need;
     }
   }
