@@ -182,7 +182,7 @@ export async function runPollingBench(opts: PollingOptions = {}): Promise<BenchR
     // substring search over the whole table; the receiver repeats it once a day). Its cost is logged,
     // not counted per hour.
     const interval = OUR_INTERVAL_MS / C;
-    const warmUntil = Date.now() + 120_000;
+    const warmUntil = Date.now() + 180_000;
     const probes = () =>
       emu.requests.filter(
         (r) => r.path.startsWith('/api/v3/events/events') && r.query['search'] !== undefined,
@@ -208,7 +208,7 @@ export async function runPollingBench(opts: PollingOptions = {}): Promise<BenchR
       if (steady) break;
       if (now > warmUntil) {
         throw new Error(
-          `no steady state within 120 s (sink: ${sink.sink.items} documents, ${sink.arrivals.size} timed; ` +
+          `no steady state within 180 s (sink: ${sink.sink.items} documents, ${sink.arrivals.size} timed; ` +
             `emulator: ${emu.stats.requests} requests, ${ps.length} QL probes)\n${c.logTail()}`,
         );
       }
@@ -233,7 +233,7 @@ export async function runPollingBench(opts: PollingOptions = {}): Promise<BenchR
     ins.record(false);
     const t2 = Date.now();
     const ours = { ...emu.stats };
-    const pollRequests = countPolls(
+    const polls = countPolls(
       emu.requests.filter((r) => r.path.startsWith('/api/v3/events/events')).map((r) => r.at),
       OUR_INTERVAL_MS / C / 2,
     );
@@ -262,14 +262,15 @@ export async function runPollingBench(opts: PollingOptions = {}): Promise<BenchR
       requests: per(ours.requests),
       bytes: per(ours.bytes),
       cpuS: per(ours.cpuMs) / 1000,
-      polls: per(pollRequests),
+      // Polls per simulated hour from the measured period between polls.
+      polls: HOUR_MS / (polls.periodMs * C),
     };
     const dMedian = (median(delays) * C) / 1000;
     const dP99 = (percentile(delays, 99) * C) / 1000;
     log(
       `ours: ${ours.requests} requests, ${(ours.bytes / 1e3).toFixed(0)} kB, ${ours.cpuMs.toFixed(0)} ms emulator CPU ` +
         `in ${((t2 - t1) / 1000).toFixed(1)} s real = ${(simHours * 60).toFixed(1)} simulated min (C=${C}); ` +
-        `${pollRequests} polls; ${delays.length} events timed (median ${dMedian.toFixed(2)} s, p99 ${dP99.toFixed(2)} s simulated)` +
+        `${polls.count} polls, one every ${polls.periodMs.toFixed(0)} ms (median); ${delays.length} events timed (median ${dMedian.toFixed(2)} s, p99 ${dP99.toFixed(2)} s simulated)` +
         (missing > 0 ? `; ${missing} events created in the window not exported yet` : ''),
     );
     if (missing > 0)
@@ -301,7 +302,8 @@ export async function runPollingBench(opts: PollingOptions = {}): Promise<BenchR
         baseline: base.polls,
         ratio: pRatio,
         goal: g.pollRatio,
-        met: pRatio >= g.pollRatio * 0.95,
+        // 2 % tolerance: timers fire a few ms late, so a 1 s interval measures 1000-1020 ms.
+        met: pRatio >= g.pollRatio * 0.98,
       }),
       row('polling_emulator_cpu_per_hour', mine.cpuS, 'CPU s/h', {
         baseline: base.cpuS,
@@ -328,12 +330,17 @@ export async function runPollingBench(opts: PollingOptions = {}): Promise<BenchR
   }
 }
 
-/** Polls = bursts of requests separated by more than `gapMs` (a poll may take several requests). */
-function countPolls(at: number[], gapMs: number): number {
+/**
+ * Polls: bursts of requests separated by more than `gapMs` (a poll may take several requests). Returns
+ * their number and the median time between the starts of consecutive polls (the real polling period;
+ * counting polls in a window is off by one at its edges).
+ */
+function countPolls(at: number[], gapMs: number): { count: number; periodMs: number } {
   const s = [...at].sort((a, b) => a - b);
-  let n = s.length > 0 ? 1 : 0;
-  for (let i = 1; i < s.length; i++) if (s[i]! - s[i - 1]! > gapMs) n++;
-  return n;
+  const starts: number[] = s.length > 0 ? [s[0]!] : [];
+  for (let i = 1; i < s.length; i++) if (s[i]! - s[i - 1]! > gapMs) starts.push(s[i]!);
+  const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+  return { count: starts.length, periodMs: median(gaps) };
 }
 
 /** `page_size×page` of each request, polls separated by `|` (first 6 polls), for the notes. */
