@@ -151,7 +151,10 @@ export const AUTHENTIK_EVENT_FIELDS: FieldTable = {
   'authentik.event.context.diff': 'flattened',
   'authentik.event.context.email': 'keyword',
   'authentik.event.context.expression': 'keyword',
-  'authentik.event.context.flow': 'keyword',
+  // Elastic's package declares `context.flow` a keyword, but authentik's `flow_execution` events carry
+  // the flow as a model reference object ({app, model_name, name, pk}), which a keyword field rejects.
+  // Map it like the other model references so those events are indexed.
+  ...ref('authentik.event.context.flow'),
   ...Object.fromEntries(
     [
       'client_id',

@@ -8,7 +8,7 @@ import type { Degradation, ServerTypes } from './mappings.ts';
 import { AUTHENTIK_DATASETS, ECS_FIELDS, buildProperties } from './mappings.ts';
 
 /** Bumped whenever a template body changes; installed templates with this or a newer version are kept. */
-export const TEMPLATE_VERSION = 1;
+export const TEMPLATE_VERSION = 2;
 export const TEMPLATE_PREFIX = 'authentik-collector';
 
 export interface ServerInfo {
