@@ -664,8 +664,12 @@ export class EventsCollector {
     const consistent = this.#countRef !== null && count !== undefined && count === this.#countRef + n;
     if (consistent) this.stats.countOk++;
     const due = Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
-    if (consistent && !due) {
+    // When page 1 reaches E (a quiet list), verifying costs nothing: always do it then.
+    const top = this.#measureTop(last);
+    const topAgrees = top === undefined ? undefined : this.#agrees(top, this.#known(this.#edge));
+    if (consistent && !due && topAgrees !== false) {
       this.#countRef = count;
+      if (topAgrees) this.#verifiedNow(count);
       if (this.#dirty) await this.#save();
       return first;
     }
@@ -700,10 +704,8 @@ export class EventsCollector {
   ): Promise<{ ok: boolean; rank: number | undefined; count: number | undefined }> {
     const x = this.#edge;
     const known = this.#known(x);
-    if (last && last.s === 0 && last.page && !last.invalid) {
-      const m = this.#measure(last.page.results, 0, last.last, x);
-      if (m !== undefined) return { ok: this.#agrees(m, known), rank: m.rank, count: last.count };
-    }
+    const top = this.#measureTop(last);
+    if (top !== undefined) return { ok: this.#agrees(top, known), rank: top.rank, count: last!.count };
     const { size, page } = probePlan(known, this.#pageSize);
     this.stats.probes++;
     let pg: Page;
@@ -718,6 +720,12 @@ export class EventsCollector {
     const m = this.#measure(pg.results, s, pg.next === 0, x);
     if (m === undefined) return { ok: false, rank: undefined, count: pg.count };
     return { ok: this.#agrees(m, known), rank: m.rank, count: pg.count };
+  }
+
+  /** #measure on the poll's last response when it is page 1 (the top of the list). */
+  #measureTop(last: Read | undefined): { rank: number; above: string[] } | undefined {
+    if (!last || last.s !== 0 || !last.page || last.invalid) return undefined;
+    return this.#measure(last.page.results, 0, last.last, this.#edge);
   }
 
   /** Rank of the first event older than `x` in a `-created` slice starting at rank `s`; undefined if not on it. */
