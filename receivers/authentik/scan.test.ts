@@ -18,6 +18,9 @@ interface RunOpts {
   upper?: bigint | null;
   hint?: number;
   hintCount?: number;
+  firstSize?: number;
+  /** Receives `size x page` of every request. */
+  log?: string[];
   pageSize?: number;
   concurrency?: number;
   accept?: (r: Row) => boolean;
@@ -33,6 +36,7 @@ async function run(o: RunOpts) {
   const ac = new AbortController();
   const res = await scan({
     fetch: async (s, p) => {
+      o.log?.push(`${s}x${p}`);
       await new Promise((r) => setImmediate(r));
       return o.fake.page(s, p);
     },
@@ -46,6 +50,7 @@ async function run(o: RunOpts) {
     upper: o.upper === undefined ? null : o.upper,
     hint: o.hint ?? Math.max(0, o.fake.rows.length - 1),
     hintCount: o.hintCount,
+    ...(o.firstSize !== undefined ? { firstSize: o.firstSize } : {}),
     accept: o.accept ?? (() => true),
     emit: async (e) => {
       if (o.stopAfter !== undefined && emits.length >= o.stopAfter) throw new Error('crash');
@@ -169,6 +174,31 @@ describe('scan without changes', () => {
     assert.equal(emitted.length, 700);
     assertAscendingUnique(emitted);
     assert.ok(res.requests < 40, `requests ${res.requests}`);
+  });
+
+  test('firstSize: a small page 1 when it reaches the edge; full pages after it when it does not', async () => {
+    const fake = new FakeEvents(6);
+    fake.seed(5000, T);
+    const at = (i: number): Frontier => ({ c: fake.rows[i]!.c, pks: new Set([fake.rows[i]!.pk]) });
+    // 17 new events above the frontier: page 1 of 20 shows them and two known ones.
+    const log: string[] = [];
+    const small = await run({ fake, frontier: at(17), hint: 0, firstSize: 20, pageSize: 100, log });
+    assert.equal(small.emitted.length, 17);
+    assert.equal(small.res.requests, 1);
+    assert.equal(log[0], '20x1');
+    assert.equal(small.res.lastRead?.s, 0);
+    assert.equal(small.res.lastRead?.count, 5000);
+    // A burst of 60: page 1 of 20 is all new; the scan goes on with full pages, nothing missed.
+    log.length = 0;
+    const burst = await run({ fake, frontier: at(60), hint: 0, firstSize: 20, pageSize: 100, log });
+    assert.equal(burst.emitted.length, 60);
+    assertAscendingUnique(burst.emitted);
+    assert.equal(log[0], '20x1');
+    assert.ok(
+      log.slice(1).every((r) => r.startsWith('100x')),
+      log.join(' '),
+    );
+    assert.equal(burst.res.lastRead?.s, 0);
   });
 
   test('a page-size clamp is detected and followed', async () => {
