@@ -6,7 +6,7 @@
  *
  * Runs every part, prints the table, writes bench/results.json (the rows) and bench/results.md (the
  * table with the machine it ran on, skipped parts, and each part's log); a full run (no --quick, no
- * --only) also refreshes the table in bench/README.md. A part whose component or peer is not there yet
+ * --only) also refreshes the table in bench/README.md (listing parts that were skipped or crashed). A part whose component or peer is not there yet
  * is skipped with the reason; goals that are not met never fail the run. Exit code: 0, or 1 when a part
  * crashed, 2 for bad arguments.
  */
@@ -32,7 +32,7 @@ function usage(): string {
   --with-peers         start the real search server / OpenTelemetry Collector if they are not running
                        (default in a full run; --quick uses only peers that are already up)
   --no-peers           never start peers
-  --cpu-prof           write V8 CPU profiles of every collector process to bench/profiles/
+  --cpu-prof           write V8 CPU profiles of every collector process to bench/out/profiles/
                        (summarise one with: node bench/lib/profile-summary.ts <file>)
   --from-source        run the collector from the TypeScript sources (default in --quick); a full run
                        first compiles it into bench/out/dist, the JavaScript an installed package runs
@@ -170,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
   const quick = o.quick ?? false;
   const allowPeers = o['no-peers'] ? false : o['with-peers'] ? true : !quick;
   if (o['cpu-prof']) {
-    const dir = join(HERE, 'profiles');
+    const dir = join(HERE, 'out', 'profiles');
     mkdirSync(dir, { recursive: true });
     process.env['AC_BENCH_CPU_PROF_DIR'] = dir;
   }
@@ -296,7 +296,8 @@ export async function main(argv: string[]): Promise<number> {
   writeFileSync(join(HERE, 'results.json'), `${JSON.stringify(rows, null, 2)}\n`);
   writeFileSync(join(HERE, 'results.md'), md);
   const failed = outcomes.some((x) => x.status === 'failed');
-  if (!quick && o.only === undefined && !failed) updateReadme(rows, outcomes, machine, total, form);
+  // A full run refreshes the README's table even when a part crashed (it is listed there with its reason).
+  if (!quick && o.only === undefined) updateReadme(rows, outcomes, machine, total, form);
   return failed ? 1 : 0;
 }
 
@@ -378,7 +379,12 @@ function updateReadme(
     markdownTable(rows),
     '',
     ...(skipped.length
-      ? ['Skipped parts:', '', ...skipped.map((o) => `- ${o.part}: ${(o.reason ?? '').split('\n')[0]}`), '']
+      ? [
+          'Parts without rows:',
+          '',
+          ...skipped.map((o) => `- ${o.part} (${o.status}): ${(o.reason ?? '').split('\n')[0]}`),
+          '',
+        ]
       : []),
     END,
   ].join('\n');

@@ -1,8 +1,8 @@
 /**
- * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`, e.g. `node bench/run.ts --cpu-prof`): self time
+ * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`, e.g. `node bench/run.ts --cpu-prof`, which writes bench/out/profiles/): self time
  * per function and per file, largest first.
  *
- *   node bench/lib/profile-summary.ts bench/profiles/CPU.<...>.cpuprofile [top=25]
+ *   node bench/lib/profile-summary.ts bench/out/profiles/CPU.<...>.cpuprofile [top=25]
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
