@@ -82,6 +82,13 @@ export interface PollStats {
   firstPageSize: number;
 }
 
+/** What a plain poll does after reading the new events (see #decide). */
+type Outcome =
+  | { kind: 'count'; count: number; verified: boolean }
+  | { kind: 'verified'; countRef: number | null }
+  | { kind: 'reread'; count: number | undefined }
+  | { kind: 'mismatch'; rank: number | undefined; count: number | undefined };
+
 /** The QL server returned an event outside the filter: it does not honour it (any more). */
 class QlNotHonoured extends Error {}
 
@@ -622,6 +629,7 @@ export class EventsCollector {
     signal: AbortSignal,
     fetch?: ScanParams['fetch'],
     parse?: ScanParams['parse'],
+    beforeTop?: (n: number, read: Read, fresh: Row[]) => Promise<void>,
   ): Promise<{ n: number; first: Read | undefined; last: Read | undefined }> {
     const now = performance.now();
     const k = this.#firstPageSize(now);
@@ -639,6 +647,8 @@ export class EventsCollector {
       accept: (r) => !this.#window.has(r.pk),
       emit: async (e: ScanEmit) => {
         n += e.rows.length;
+        // The read at the top ends the scan: the caller looks at it before the delivery.
+        if (e.read.s === 0 && beforeTop) await beforeTop(n, e.read, e.rows);
         await this.#deliver(e.rows, e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
@@ -659,67 +669,91 @@ export class EventsCollector {
       const res = await this.#rescan(signal, 0, undefined);
       return res.firstRead;
     }
-    const { n, first, last } = await this.#readNew(signal);
-    const count = last?.count;
-    const consistent = this.#countRef !== null && count !== undefined && count === this.#countRef + n;
-    if (consistent) this.stats.countOk++;
-    const due = Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
-    // When page 1 reaches E (a quiet list), verifying costs nothing: always do it then.
-    const top = this.#measureTop(last);
-    const topAgrees = top === undefined ? undefined : this.#agrees(top, this.#known(this.#edge));
-    if (consistent && !due && topAgrees !== false) {
-      this.#countRef = count;
-      if (topAgrees) this.#verifiedNow(count);
-      if (this.#dirty) await this.#save();
-      return first;
+    // Decide on the page at the top before delivering its events, so that a verification request
+    // follows page 1 within one round trip (fewer inserts in between to make it disagree).
+    let outcome: Outcome | undefined;
+    const { n, first, last } = await this.#readNew(signal, undefined, undefined, async (n, read, fresh) => {
+      outcome = await this.#decide(signal, n, read, new Set(fresh.map((r) => r.pk)));
+    });
+    outcome ??= await this.#decide(signal, n, last, new Set());
+    const o: Outcome = outcome;
+    switch (o.kind) {
+      case 'count':
+        this.#countRef = o.count;
+        if (o.verified) this.#verifiedNow(o.count);
+        break;
+      case 'verified':
+        this.#verifiedNow(o.countRef);
+        break;
+      case 'reread':
+        await this.#rescan(signal, this.#known(this.#edge), o.count);
+        break;
+      case 'mismatch':
+        this.stats.mismatches++;
+        this.#d.settings.logger.debug('events: the count of the verified region disagrees; re-reading it', {
+          edge: this.#edge === null ? null : formatMicros(this.#edge),
+          known: this.#known(this.#edge),
+          found: o.rank,
+        });
+        await this.#rescan(signal, o.rank ?? this.#known(this.#edge), o.count);
+        break;
     }
-    if (!(due && this.#d.cfg.verify_reread)) {
-      const v = await this.#verify(signal, last);
-      if (v.ok) {
-        this.#verifiedNow(v.count ?? null);
-        if (this.#dirty) await this.#save();
-        return first;
-      }
-      this.stats.mismatches++;
-      this.#d.settings.logger.debug('events: the count of the verified region disagrees; re-reading it', {
-        edge: this.#edge === null ? null : formatMicros(this.#edge),
-        known: this.#known(this.#edge),
-        found: v.rank,
-      });
-      await this.#rescan(signal, v.rank ?? this.#known(this.#edge), v.count);
-      return first;
-    }
-    await this.#rescan(signal, this.#known(this.#edge), count);
+    if (this.#dirty) await this.#save();
     return first;
   }
 
   /**
-   * Checks by counting that the events at or above E are exactly the known ones: the first event older
-   * than E must sit at rank `known`, and the events above it on the page must be known. Uses the poll's
-   * page 1 when it reaches E, otherwise one small page around the expected rank.
+   * What the poll must do after reading the new events: nothing more (the count check passed), or
+   * verify the region above E (free when page 1 reaches it, else one small request), or re-read it.
+   * `n`: new events of this poll; `last`: the read at the top; `fresh`: events of `last` not yet in
+   * the window (about to be delivered; all above hw, hence above E).
    */
-  async #verify(
+  async #decide(
     signal: AbortSignal,
+    n: number,
     last: Read | undefined,
-  ): Promise<{ ok: boolean; rank: number | undefined; count: number | undefined }> {
-    const x = this.#edge;
-    const known = this.#known(x);
+    fresh: ReadonlySet<string>,
+  ): Promise<Outcome> {
+    const count = last?.count;
+    const consistent = this.#countRef !== null && count !== undefined && count === this.#countRef + n;
+    if (consistent) this.stats.countOk++;
+    const due = Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
+    const known = this.#known(this.#edge) + fresh.size;
+    const isKnown = (pk: string) => this.#window.has(pk) || fresh.has(pk);
+    // When page 1 reaches E (a quiet list), verifying costs nothing: always do it then.
     const top = this.#measureTop(last);
-    if (top !== undefined) return { ok: this.#agrees(top, known), rank: top.rank, count: last!.count };
+    const topAgrees = top === undefined ? undefined : top.rank === known && top.above.every(isKnown);
+    if (consistent && !due && topAgrees !== false) {
+      return { kind: 'count', count, verified: topAgrees === true };
+    }
+    if (due && this.#d.cfg.verify_reread) return { kind: 'reread', count };
+    if (top !== undefined) {
+      return topAgrees
+        ? { kind: 'verified', countRef: count ?? null }
+        : { kind: 'mismatch', rank: top.rank, count };
+    }
     const { size, page } = probePlan(known, this.#pageSize);
     this.stats.probes++;
     let pg: Page;
     try {
       pg = await this.#fetchDesc(size, page, signal);
     } catch (e) {
-      if (e instanceof InvalidPageError) return { ok: false, rank: undefined, count: undefined };
+      if (e instanceof InvalidPageError) return { kind: 'mismatch', rank: undefined, count: undefined };
       throw e;
     }
     this.#d.version.refine('events', pg.envelope, pg.results);
     const s = pg.results.length > 0 && pg.startIndex > 0 ? pg.startIndex - 1 : (page - 1) * size;
-    const m = this.#measure(pg.results, s, pg.next === 0, x);
-    if (m === undefined) return { ok: false, rank: undefined, count: pg.count };
-    return { ok: this.#agrees(m, known), rank: m.rank, count: pg.count };
+    const m = this.#measure(pg.results, s, pg.next === 0, this.#edge);
+    if (m === undefined || !m.above.every(isKnown))
+      return { kind: 'mismatch', rank: m?.rank, count: pg.count };
+    if (m.rank === known) return { kind: 'verified', countRef: pg.count };
+    // Events inserted at the top between page 1 and this request: the region grew by exactly as much
+    // as the whole list did. Consistent as of page 1 (count `count`), unless in those milliseconds
+    // something changed below E too; the count check of the next poll expects the new ones.
+    if (count !== undefined && m.rank > known && m.rank - known === pg.count - count) {
+      return { kind: 'verified', countRef: count };
+    }
+    return { kind: 'mismatch', rank: m.rank, count: pg.count };
   }
 
   /** #measure on the poll's last response when it is page 1 (the top of the list). */
@@ -746,10 +780,6 @@ export class EventsCollector {
       above.push(raw.pk);
     }
     return last ? { rank: s + results.length, above } : undefined;
-  }
-
-  #agrees(m: { rank: number; above: string[] }, known: number): boolean {
-    return m.rank === known && m.above.every((pk) => this.#window.has(pk));
   }
 
   /**
