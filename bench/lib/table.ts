@@ -52,7 +52,7 @@ export function goalText(r: BenchRow): string {
 function num(x: number | null): string {
   if (x === null) return '';
   if (!Number.isFinite(x)) return String(x);
-  return Math.abs(x) >= 1e5 ? x.toExponential(3).replace('e+', 'e') : String(x);
+  return Math.abs(x) >= 1e9 ? x.toExponential(3).replace('e+', 'e') : String(x);
 }
 
 function cells(r: BenchRow): string[] {
