@@ -37,6 +37,17 @@ describe('checkpoints', () => {
     assert.ok(store.durable);
   });
 
+  test('verified (µs string or null) and pageSize (positive integer) are validated; absent is fine', () => {
+    for (const ok of [{ verified: '1799999999000000' }, { verified: null }, { pageSize: 100 }, {}]) {
+      assert.equal(typeof checkEventsState({ ...good, ...ok }), 'object', JSON.stringify(ok));
+    }
+    assert.equal(checkEventsState({ ...good, verified: 12 }), 'bad verified');
+    assert.equal(checkEventsState({ ...good, verified: '2026-01-01' }), 'bad verified');
+    assert.equal(checkEventsState({ ...good, pageSize: 0 }), 'bad pageSize');
+    assert.equal(checkEventsState({ ...good, pageSize: 2.5 }), 'bad pageSize');
+    assert.equal(checkEventsState({ ...good, pageSize: '100' }), 'bad pageSize');
+  });
+
   test('corrupt or unknown states are reported and ignored', async () => {
     const storage = new MemoryStorage();
     const client = await storage.getClient('receiver', 'authentik', 'k');

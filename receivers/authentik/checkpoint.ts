@@ -41,6 +41,16 @@ export interface EventsState {
   /** Incremental: an extra covered edge (backfill `none`: the events present at start are skipped). */
   floor: FrontierJson | null;
   backfill: BackfillState | null;
+  /**
+   * Verified edge E (µs): every event older than it was delivered and the list below it was checked.
+   * null: nothing verified yet. Absent in checkpoints of earlier versions (derived from hw − overlap).
+   */
+  verified?: string | null;
+  /**
+   * Effective page size observed (the server's clamp, 2025.12+), so that a restart positions its first
+   * request with the size the server actually serves. Absent: not observed (or earlier versions).
+   */
+  pageSize?: number;
 }
 
 /** State of users and groups (when the last full listings finished; newest `last_updated` seen). */
@@ -94,6 +104,9 @@ export function checkEventsState(x: unknown): EventsState | string {
   if (!(s.floor === null || isFrontier(s.floor))) return 'bad floor';
   if (!(s.backfill === null || isBackfill(s.backfill))) return 'bad backfill';
   if (s.phase === 'backfill' && s.backfill === null) return 'backfill phase without backfill state';
+  if (!(s.verified === undefined || s.verified === null || isMicros(s.verified))) return 'bad verified';
+  if (!(s.pageSize === undefined || (Number.isSafeInteger(s.pageSize) && (s.pageSize as number) >= 1)))
+    return 'bad pageSize';
   return s as unknown as EventsState;
 }
 

@@ -249,7 +249,7 @@ describe('faults: classified, counted, logged once per episode, retried, health'
       );
       const warns = warnLines(r.logger);
       assert.equal(warns.length, 1, `one line per episode, got ${warns.map((w) => w.msg).join(' | ')}`);
-      assert.equal(warns[0]!.fields.kind, c.kind);
+      assert.equal(warns[0]!.fields.fault, c.kind);
       assert.ok(r.logger.lines.some((l) => l.level === 'info' && /succeed again/.test(l.msg)));
       assert.deepEqual(
         r.statuses.map((s) => s.s),

@@ -153,8 +153,9 @@ export class Health {
     const ep = this.#episodes.get(scope);
     if (!ep || ep.kind !== kind) {
       const line = `${message}; retrying with backoff`;
-      if (permanent) this.#logger.error(line, { dataset: scope, kind, ...fields });
-      else this.#logger.warn(line, { dataset: scope, kind, ...fields });
+      // `fault`, not `kind`: log lines carry the component's own `kind` (receiver).
+      if (permanent) this.#logger.error(line, { dataset: scope, fault: kind, ...fields });
+      else this.#logger.warn(line, { dataset: scope, fault: kind, ...fields });
       this.#episodes.set(scope, {
         kind,
         since: ep?.since ?? Date.now(),
@@ -164,7 +165,12 @@ export class Health {
       });
     } else {
       ep.failures++;
-      this.#logger.debug('request failed again', { dataset: scope, kind, failures: ep.failures, ...fields });
+      this.#logger.debug('request failed again', {
+        dataset: scope,
+        fault: kind,
+        failures: ep.failures,
+        ...fields,
+      });
     }
     this.#update();
   }
@@ -178,7 +184,7 @@ export class Health {
       dataset: scope,
       failures: ep.failures,
       durationMs: Date.now() - ep.since,
-      lastKind: ep.kind,
+      lastFault: ep.kind,
     });
     this.#update();
   }
@@ -428,7 +434,7 @@ export class AuthentikClient {
         this.#o.logger.debug('request failed (not retried)', {
           dataset,
           path: shown,
-          kind: f.kind,
+          fault: f.kind,
           reason: f.message,
         });
         throw new ApiError(f.message, f.kind, f.status);

@@ -40,6 +40,8 @@ export const EVENTS_PATH = '/api/v3/events/events/';
  * because on an unlicensed server the probe is a substring search over the whole event table.
  */
 const QL_REPROBE_MS = 24 * 3_600_000;
+/** Anonymous instance configuration; its `capabilities` list `is_enterprise` with a valid licence. */
+const CONFIG_PATH = '/api/v3/root/config/';
 /** Polls whose new-event counts size page 1. */
 const RATE_HISTORY = 12;
 /** Smallest and largest page of a count verification (the boundary must fall inside it). */
@@ -61,8 +63,8 @@ export interface EventsDeps {
   version: VersionState;
 }
 
-/** The stored state: the contract's fields plus the verified edge (older checkpoints lack it). */
-type StoredEventsState = EventsState & { verified?: string | null };
+/** The stored state (older checkpoints lack `verified` and `pageSize`). */
+type StoredEventsState = EventsState;
 
 /** Counters of the incremental poller (observability and tests). */
 export interface PollStats {
@@ -127,6 +129,7 @@ export class EventsCollector {
   #backfill: BackfillState | null = null;
   #ql: 'unknown' | 'yes' | 'no' = 'unknown';
   #qlProbeAfter = 0;
+  #configFailLogged = false;
   readonly #malformed = new Set<string>();
   #lastPollError: string | undefined;
   #initialized = false;
@@ -307,7 +310,9 @@ export class EventsCollector {
     // The verified edge; checkpoints of earlier versions hold the window down to hw − overlap, and
     // `floor` (backfill none) marks where skipped events end.
     const floor = s.floor === null ? null : frontierFromJson(s.floor);
-    if (typeof s.verified === 'string' && /^-?\d{1,20}$/.test(s.verified)) this.#edge = BigInt(s.verified);
+    // The page size the server served last time (its clamp): positions the first request correctly.
+    if (s.pageSize !== undefined) this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, s.pageSize));
+    if (typeof s.verified === 'string') this.#edge = BigInt(s.verified);
     else if (this.#hw === null) this.#edge = floor?.c ?? null;
     else {
       this.#edge = this.#hw - this.#overlap;
@@ -327,6 +332,7 @@ export class EventsCollector {
       floor: null,
       backfill: this.#backfill,
       verified: this.#edge === null ? null : this.#edge.toString(),
+      ...(this.#pageSize < this.#d.cfg.page_size ? { pageSize: this.#pageSize } : {}),
     };
   }
 
@@ -593,10 +599,44 @@ export class EventsCollector {
       this.#d.cfg.use_ql &&
       this.#d.version.caps.qlCandidate &&
       Date.now() >= this.#qlProbeAfter &&
-      first
+      first &&
+      (await this.#enterprise(signal))
     ) {
       await this.#probeQl(first, signal);
     }
+  }
+
+  /**
+   * Whether the server announces an enterprise licence (`is_enterprise` in the anonymous, cheap
+   * `/api/v3/root/config/`). Without one, the QL probe would be a full-table substring search (authentik's
+   * SearchFilter falls back to it silently), costing seconds to minutes on a large instance; it is then
+   * skipped, and asked again after QL_REPROBE_MS (a licence may be added).
+   */
+  async #enterprise(signal: AbortSignal): Promise<boolean> {
+    const r = await this.#d.client.tryJson('version', CONFIG_PATH, signal);
+    this.lastPollRequests++;
+    let caps: unknown;
+    if ('body' in r && r.body !== null && typeof r.body === 'object')
+      caps = (r.body as Record<string, unknown>).capabilities;
+    if (Array.isArray(caps)) {
+      if (caps.includes('is_enterprise')) return true;
+      this.#ql = 'no';
+      this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
+      this.#d.settings.logger.debug(
+        'events: no enterprise licence (root/config); QL search not probed, polling with ordering=-created',
+      );
+      return false;
+    }
+    this.#ql = 'no';
+    this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
+    if (!this.#configFailLogged) {
+      this.#configFailLogged = true;
+      this.#d.settings.logger.info(
+        `events: could not read ${CONFIG_PATH} to check for an enterprise licence; not using QL search, polling with ordering=-created`,
+        { reason: 'kind' in r ? r.kind : 'no capabilities in the response' },
+      );
+    }
+    return false;
   }
 
   /**

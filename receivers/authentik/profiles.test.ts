@@ -178,22 +178,91 @@ describe('enterprise QL search', () => {
     });
   }
 
-  test('without a license the silent substring fallback is detected and not used', async () => {
+  test('without a license QL is not probed (root/config has no is_enterprise): no substring search', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
       const sink = new SinkConsumer();
       const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
       try {
         await waitFor(() => r.events?.ql === 'no', 20_000, 10);
-        const probes = em.requests.filter((q) => q.path === EVENTS_PATH && q.query.search !== undefined);
-        assert.equal(probes.length, 1, 'one probe');
         em.events.insert(3);
         await waitFor(() => ofDataset(sink, 'authentik.event').length === 2003, 10_000, 10);
-        assert.equal(
-          em.requests.filter((q) => q.path === EVENTS_PATH && q.query.search !== undefined).length,
-          1,
-        );
+        assert.equal(em.requests.filter((q) => q.query.search !== undefined).length, 0, 'no QL probe');
+        assert.equal(em.requests.filter((q) => q.path === '/api/v3/root/config/').length, 1);
       } finally {
         await r.shutdown();
+      }
+    });
+  });
+
+  /** An unlicensed emulator behind a front that rewrites (or fails) /api/v3/root/config/. */
+  const configFront = async (em: Emulator, config: (res: http.ServerResponse) => void) => {
+    const front = http.createServer((req, res) => {
+      if ((req.url ?? '').startsWith('/api/v3/root/config/')) return config(res);
+      const up = http.request(`${em.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
+        res.writeHead(r2.statusCode ?? 502, r2.headers);
+        r2.pipe(res);
+      });
+      up.on('error', () => res.writeHead(502).end());
+      up.end();
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+      close: async () => {
+        front.closeAllConnections();
+        await new Promise((res) => front.close(res));
+      },
+    };
+  };
+
+  test('a licence announced but QL not honoured (silent substring fallback) is detected and not used', async () => {
+    await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
+      const front = await configFront(em, (res) =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ capabilities: ['can_geo_ip', 'is_enterprise'] })),
+      );
+      const sink = new SinkConsumer();
+      const { r } = await start({ ...em, url: front.url }, sink, {
+        users: { enabled: false },
+        groups: { enabled: false },
+      });
+      try {
+        await waitFor(() => r.events?.ql === 'no', 20_000, 10);
+        const probes = () =>
+          em.requests.filter((q) => q.path === EVENTS_PATH && q.query.search !== undefined);
+        assert.equal(probes().length, 1, 'one probe');
+        em.events.insert(3);
+        await waitFor(() => ofDataset(sink, 'authentik.event').length === 2003, 10_000, 10);
+        assert.equal(probes().length, 1);
+      } finally {
+        await r.shutdown();
+        await front.close();
+      }
+    });
+  });
+
+  test('root/config unreadable: QL is not probed, said once at info, events flow', async () => {
+    await withEmulator({ events: 500, version: '2026.2', enterprise: true, seed: 6 }, async (em) => {
+      const front = await configFront(em, (res) => res.writeHead(404).end('not found'));
+      const sink = new SinkConsumer();
+      const { r, settings } = await start({ ...em, url: front.url }, sink, {
+        users: { enabled: false },
+        groups: { enabled: false },
+      });
+      try {
+        await waitFor(() => r.events?.ql === 'no', 20_000, 10);
+        em.events.insert(2);
+        await waitFor(() => ofDataset(sink, 'authentik.event').length === 502, 10_000, 10);
+        assert.equal(em.requests.filter((q) => q.query.search !== undefined).length, 0, 'no QL probe');
+        const said = settings.logger.lines.filter((l) =>
+          /could not read \/api\/v3\/root\/config\//.test(l.msg),
+        );
+        assert.equal(said.length, 1);
+        assert.equal(said[0]!.level, 'info');
+      } finally {
+        await r.shutdown();
+        await front.close();
       }
     });
   });

@@ -240,6 +240,38 @@ describe('restart and crash mid-backfill', () => {
     });
   });
 
+  test('restart when the server clamps page_size: resumes with the served size, at its position', async () => {
+    await withEmulator({ events: 8_000, version: '2026.2', seed: 11 }, async (em) => {
+      const storage = new MemoryStorage();
+      const sink1 = new SinkConsumer();
+      const over = { events: { interval: '1s', page_size: 250 } };
+      const run1 = await startReceiver(em, sink1, storage, over);
+      await waitFor(() => eventsOf(sink1).length >= 3_000, 30_000, 1);
+      await run1.r.shutdown();
+      const first = eventsOf(sink1).map(pkOf);
+      assert.ok(first.length < 8_000, 'the first run must stop mid-backfill');
+      const before = em.requests.length;
+      const sink2 = new SinkConsumer();
+      const run2 = await startReceiver(em, sink2, storage, over);
+      try {
+        await waitFor(() => run2.r.events?.phase === 'incremental' && run2.r.events.polls > 0, 30_000, 10);
+        assertExactlyOnce([...first, ...eventsOf(sink2).map(pkOf)], em.events.allPks(), 'restart');
+        const reqs = em.requests.slice(before).filter((q) => q.path === EVENTS_PATH);
+        // The first request is positioned with the size the server serves (100), not the configured 250.
+        assert.equal(reqs[0]!.query.page_size, '100', JSON.stringify(reqs[0]!.query));
+        // It lands at the frontier: the first request holds the newest delivered event.
+        const firstRows = Number(reqs[0]!.query.page) * 100;
+        const deliveredRank = em.events.count() - first.length;
+        assert.ok(
+          firstRows - 100 <= deliveredRank && deliveredRank < firstRows + 100,
+          `page ${String(reqs[0]!.query.page)} for rank ${deliveredRank}`,
+        );
+      } finally {
+        await run2.r.shutdown();
+      }
+    });
+  });
+
   test('crash (no shutdown) after some acknowledged batches: all events, at most the in-flight batch twice', async () => {
     await withEmulator({ events: 12_000, version: '2025.8', seed: 10 }, async (em) => {
       const storage = new MemoryStorage();

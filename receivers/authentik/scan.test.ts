@@ -94,6 +94,13 @@ describe('plan', () => {
     }
   });
 
+  test('a rank that no page of at most P rows can cross is crossed by a slightly larger page', () => {
+    // 1800 and 1799 are multiples of every size in [2, 10]: only a page > 10 holds 1798..1800.
+    const p = plan(1800, 2, 10, undefined);
+    assert.ok(p.s <= 1798 && p.s + p.size > 1800, `${p.size}x${p.page} s=${p.s}`);
+    assert.equal(p.s, (p.page - 1) * p.size);
+  });
+
   test('caps the target at the last row when the count is known', () => {
     const p = plan(10_000, 5, 100, 1000);
     assert.ok(p.s < 1000 && p.s + p.size >= 1000);
@@ -133,6 +140,18 @@ describe('scan without changes', () => {
     // Requests: about one per page plus the overlap overhead (~15% at page size 100), not a multiple.
     assert.ok(res.requests <= Math.ceil(10_000 / 100) * 1.25 + 5, `requests ${res.requests}`);
   });
+
+  for (const P of [10, 11]) {
+    test(`page size ${P}: 2,000 events complete exactly once (no stall at a trap rank)`, async () => {
+      const fake = new FakeEvents(1);
+      fake.shuffleTies = false;
+      fake.seed(2_000, T);
+      const { emitted, res } = await run({ fake, pageSize: P });
+      assert.equal(emitted.length, 2_000);
+      assertAscendingUnique(emitted);
+      assert.ok(res.requests <= (2_000 / P) * 3, `requests ${res.requests}`);
+    });
+  }
 
   test('an empty list finishes at once', async () => {
     const fake = new FakeEvents(1);

@@ -127,6 +127,16 @@ export function plan(need: number, margin: number, maxSize: number, count: numbe
   // smaller pages; as a last resort read the page just above (the response check finds any gap).
   const q = best(0, 2);
   if (q.s < prevTop || q.s === 0) return q;
+  // Trap: a useful slice must hold ranks need-2..need, and need-1 or need is a multiple of every size
+  // in [2, P] (e.g. need 1800 with P 10: 1800 = 0 mod 2..6, 8..10 and 1799 = 0 mod 7). No page of at
+  // most P rows can then cross the edge, and reading the page just above classifies as a gap forever.
+  // A slightly larger page always works: P is either the configured size (the server serves more) or
+  // the server's clamp (>= 100 on real servers, where the trap needs astronomically large ranks).
+  for (let size = P + 1; size <= 2 * P + 2; size++) {
+    const page = Math.ceil((need + 1) / size);
+    const s = (page - 1) * size;
+    if (s < prevTop) return { size, page, s };
+  }
   const page = Math.floor(Math.max(0, need - 2) / P) + 1;
   return { size: P, page, s: (page - 1) * P };
 }
