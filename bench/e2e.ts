@@ -125,7 +125,12 @@ async function deleteNamespace(url: string, namespace: string): Promise<void> {
 
 export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchRow[]> {
   const log = opts.log ?? (() => undefined);
-  const skip = opts.onSkip ?? ((part, reason) => log(`${part} skipped: ${reason}`));
+  const skipped: string[] = [];
+  const report = opts.onSkip ?? ((part, reason) => log(`${part} skipped: ${reason}`));
+  const skip = (part: string, reason: string) => {
+    skipped.push(`${part}: ${reason}`);
+    report(part, reason);
+  };
   const missing = missingComponents(['cli', 'cli-main', 'emulator', 'authentik', 'authentik_ecs']);
   if (missing) throw new SkipError(missing);
   const events = opts.events ?? (opts.quick ? 5_000 : 100_000);
@@ -186,6 +191,7 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchRow[]> {
   } finally {
     await emu.close();
   }
+  if (rows.length === 0 && skipped.length > 0) throw new SkipError(skipped.join('; '));
   return rows;
 }
 

@@ -4,9 +4,10 @@
  *
  *   node bench/run.ts [--quick] [--only polling,backfill,...] [--with-peers | --no-peers] [--cpu-prof]
  *
- * Runs every part, prints the table, writes bench/results.json (the rows) and bench/results.md (the
- * table with the machine it ran on, skipped parts, and each part's log); a full run (no --quick, no
- * --only) also refreshes the table in bench/README.md (listing parts that were skipped or crashed). A part whose component or peer is not there yet
+ * Runs every part, prints the table, writes results.json (the rows) and results.md (the table with the
+ * machine it ran on, skipped parts, and each part's log): into bench/ for a full run (no --quick, no
+ * --only), which also refreshes the table in bench/README.md (listing parts that were skipped or
+ * crashed); into bench/out/ (git-ignored) otherwise, so a smoke test never replaces committed results. A part whose component or peer is not there yet
  * is skipped with the reason; goals that are not met never fail the run. Exit code: 0, or 1 when a part
  * crashed, 2 for bad arguments.
  */
@@ -293,8 +294,12 @@ export async function main(argv: string[]): Promise<number> {
       ? 'compiled JavaScript (bench/out/dist)'
       : 'TypeScript sources (type stripping)';
   const md = resultsMarkdown(rows, outcomes, machine, quick, total, o.only, form);
-  writeFileSync(join(HERE, 'results.json'), `${JSON.stringify(rows, null, 2)}\n`);
-  writeFileSync(join(HERE, 'results.md'), md);
+  // Only a full run replaces the committed results; --quick and --only runs write into bench/out/.
+  const outDir = !quick && o.only === undefined ? HERE : join(HERE, 'out');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  writeFileSync(join(outDir, 'results.md'), md);
+  process.stdout.write(`results: ${join(outDir, 'results.json')}, ${join(outDir, 'results.md')}\n`);
   const failed = outcomes.some((x) => x.status === 'failed');
   // A full run refreshes the README's table even when a part crashed (it is listed there with its reason).
   if (!quick && o.only === undefined) updateReadme(rows, outcomes, machine, total, form);
