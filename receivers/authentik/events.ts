@@ -390,6 +390,7 @@ export class EventsCollector {
   /** The region above E was found consistent now: E moves up to hw − overlap. */
   #verifiedNow(count: number | null): void {
     this.stats.verified++;
+    this.#d.metrics.verification('verified');
     this.#verifiedAt = Date.now();
     this.#countRef = count;
     if (this.#hw !== null) {
@@ -730,6 +731,7 @@ export class EventsCollector {
         break;
       case 'mismatch':
         this.stats.mismatches++;
+        this.#d.metrics.verification('mismatch');
         this.#d.settings.logger.debug('events: the count of the verified region disagrees; re-reading it', {
           edge: this.#edge === null ? null : formatMicros(this.#edge),
           known: this.#known(this.#edge),
@@ -774,6 +776,7 @@ export class EventsCollector {
     }
     const { size, page } = probePlan(known, this.#pageSize);
     this.stats.probes++;
+    this.#d.metrics.verifyRequest();
     let pg: Page;
     try {
       pg = await this.#fetchDesc(size, page, signal);
@@ -836,7 +839,10 @@ export class EventsCollector {
     const hwStart = this.#hw;
     const seen = new Set<string>();
     let late = 0;
-    if (hwStart !== null) this.stats.rescans++;
+    if (hwStart !== null) {
+      this.stats.rescans++;
+      this.#d.metrics.reread();
+    }
     const res = await scan({
       ...this.#scanCallbacks(signal),
       frontier: this.#regionFrontier(),
@@ -874,6 +880,7 @@ export class EventsCollector {
     }
     this.#countRef = null;
     this.stats.late += late;
+    this.#d.metrics.late(late);
     if (gone > 0) this.#dirty = true;
     if (late > 0) {
       this.#d.settings.logger.info('events: delivered events that became visible late (commit lag)', {
@@ -979,7 +986,10 @@ export class EventsCollector {
       if (this.#dirty) await this.#save();
       return 'ok';
     }
-    if (!due) this.stats.mismatches++;
+    if (!due) {
+      this.stats.mismatches++;
+      this.#d.metrics.verification('mismatch');
+    }
     return this.#readQlRegion(signal, x, bound);
   }
 
@@ -996,6 +1006,7 @@ export class EventsCollector {
     let bound = bound0;
     let page = 1;
     this.stats.rescans++;
+    this.#d.metrics.reread();
     for (let i = 0; i < 100_000; i++) {
       let pg: Page;
       try {

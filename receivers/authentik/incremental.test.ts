@@ -23,6 +23,8 @@ interface Setup {
   r: AuthentikReceiver;
   sink: SinkConsumer;
   storage: MemoryStorage;
+  /** A metric's value (summed over the receiver's series). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** One poll; returns the event requests it made. */
   poll(): Promise<RequestLogEntry[]>;
   delivered(): string[];
@@ -78,6 +80,12 @@ async function setup(
     r,
     sink,
     storage,
+    metric: async (name, labels = {}) => {
+      const m = await settings.metrics.getSingleMetric(name)?.get();
+      return (m?.values ?? [])
+        .filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v))
+        .reduce((a, x) => a + x.value, 0);
+    },
     async poll() {
       const before = em.requests.length;
       await r.events!.poll(ac.signal);
@@ -174,6 +182,19 @@ describe('incremental polls', () => {
       assert.equal(s.r.events!.stats.rescans, rescans + 1);
       assert.ok(s.delivered().includes(late[0]!), 'the late event was delivered by the same poll');
       assert.ok(s.r.events!.stats.late >= 1);
+      // The same counters are exported as metrics.
+      const M = 'otelcol_authentik_receiver_events_';
+      assert.equal(await s.metric(`${M}late_total`), s.r.events!.stats.late);
+      assert.equal(await s.metric(`${M}rereads_total`), s.r.events!.stats.rescans);
+      assert.equal(
+        await s.metric(`${M}verifications_total`, { result: 'verified' }),
+        s.r.events!.stats.verified,
+      );
+      assert.equal(
+        await s.metric(`${M}verifications_total`, { result: 'mismatch' }),
+        s.r.events!.stats.mismatches,
+      );
+      assert.equal(await s.metric(`${M}verify_requests_total`), s.r.events!.stats.probes);
       expected.push(...late);
       // One verification after the re-read, then count checks only.
       await steady(s, 2, expected);

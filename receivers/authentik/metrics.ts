@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { counter as sharedCounter } from '../../runtime/telemetry/metrics.ts';
 
 type Dataset = 'events' | 'users' | 'groups' | 'version';
 
@@ -46,6 +47,10 @@ export class ReceiverMetrics {
   readonly #highWater: Gauge;
   readonly #deliveryRetries: Counter;
   readonly #resyncs: Counter;
+  readonly #verifications: Counter<'receiver' | 'result'>;
+  readonly #verifyRequests: Counter<'receiver'>;
+  readonly #rereads: Counter<'receiver'>;
+  readonly #late: Counter<'receiver'>;
 
   constructor(reg: Registry, receiver: string) {
     this.#receiver = receiver;
@@ -111,6 +116,26 @@ export class ReceiverMetrics {
       'Times an event scan found pages shifted (inserts/deletes while paging) and re-located its position',
       ['receiver'],
     );
+    this.#verifications = sharedCounter(reg, {
+      name: `${PREFIX}events_verifications_total`,
+      help: 'Checks that the events above the verified edge are complete, by result (verified or mismatch)',
+      labelNames: ['receiver', 'result'],
+    });
+    this.#verifyRequests = sharedCounter(reg, {
+      name: `${PREFIX}events_verify_requests_total`,
+      help: 'Extra small requests made to verify the events above the verified edge',
+      labelNames: ['receiver'],
+    });
+    this.#rereads = sharedCounter(reg, {
+      name: `${PREFIX}events_rereads_total`,
+      help: 'Full re-reads of the events above the verified edge (after a mismatch, or verify_reread)',
+      labelNames: ['receiver'],
+    });
+    this.#late = sharedCounter(reg, {
+      name: `${PREFIX}events_late_total`,
+      help: 'Events found by re-reads older than the high-water mark (committed late) and delivered',
+      labelNames: ['receiver'],
+    });
   }
 
   request(dataset: Dataset, status: number | string, seconds: number | undefined): void {
@@ -138,5 +163,17 @@ export class ReceiverMetrics {
   }
   resync(): void {
     this.#resyncs.inc({ receiver: this.#receiver });
+  }
+  verification(result: 'verified' | 'mismatch'): void {
+    this.#verifications.inc({ receiver: this.#receiver, result });
+  }
+  verifyRequest(): void {
+    this.#verifyRequests.inc({ receiver: this.#receiver });
+  }
+  reread(): void {
+    this.#rereads.inc({ receiver: this.#receiver });
+  }
+  late(n: number): void {
+    if (n > 0) this.#late.inc({ receiver: this.#receiver }, n);
   }
 }
