@@ -18,7 +18,9 @@ export type FieldType =
   | 'match_only_text'
   | 'wildcard'
   | 'flattened'
-  | 'constant_keyword';
+  | 'constant_keyword'
+  /** Kept in `_source` only, whatever its shape (string or object): `object` with `enabled: false`. */
+  | 'unindexed';
 
 export interface FieldDef {
   type: FieldType;
@@ -151,10 +153,11 @@ export const AUTHENTIK_EVENT_FIELDS: FieldTable = {
   'authentik.event.context.diff': 'flattened',
   'authentik.event.context.email': 'keyword',
   'authentik.event.context.expression': 'keyword',
-  // Elastic's package declares `context.flow` a keyword, but authentik's `flow_execution` events carry
-  // the flow as a model reference object ({app, model_name, name, pk}), which a keyword field rejects.
-  // Map it like the other model references so those events are indexed.
-  ...ref('authentik.event.context.flow'),
+  // Elastic's package declares `context.flow` a keyword, and authentik sends it as a string (the flow's
+  // pk) in `authorize_application` events, but as a model reference object ({app, model_name, name, pk})
+  // in `flow_execution` events. No indexed type takes both; keep it in _source unindexed so neither
+  // shape is refused.
+  'authentik.event.context.flow': 'unindexed',
   ...Object.fromEntries(
     [
       'client_id',
@@ -312,6 +315,8 @@ export function resolveField(
       return has('wildcard')
         ? same({ type: 'wildcard' })
         : { mapping: { type: 'keyword', ignore_above: 8191 }, wanted: 'wildcard', used: 'keyword' };
+    case 'unindexed':
+      return same({ type: 'object', enabled: false });
     case 'flattened': {
       const native = server.flavor === 'opensearch' ? 'flat_object' : 'flattened';
       if (has(native)) return same({ type: native });

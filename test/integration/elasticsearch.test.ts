@@ -277,6 +277,28 @@ for (const base of servers) {
       const count = await http(base, 'GET', `/logs-authentik.*-${namespace}/_count`);
       assert.equal(count.json['count'], 57);
     });
+
+    test('context.flow is accepted both as a string (authorize_application) and as an object (flow_execution)', async () => {
+      const asObject = cloneRecord(records[0]!, true);
+      asObject.attributes['elasticsearch.document_id'] = `${namespace}-flow-object`;
+      const ev = (asObject.body as { authentik: { event: { action?: string; context?: Json } } }).authentik
+        .event;
+      ev.action = 'flow_execution';
+      ev.context = {
+        ...(ev.context ?? {}),
+        flow: { app: 'authentik_flows', model_name: 'flow', name: 'Welcome', pk: 'f1' },
+      };
+      const asString = cloneRecord(records[0]!, true);
+      asString.attributes['elasticsearch.document_id'] = `${namespace}-flow-string`;
+      const ev2 = (asString.body as { authentik: { event: { context?: Json } } }).authentik.event;
+      ev2.context = { ...(ev2.context ?? {}), flow: '53287faa8a644b6cb124cb602a84282f' };
+      const dropsBefore = settings.drops.length;
+      await exp.consume([asObject, asString]);
+      assert.equal(settings.drops.length, dropsBefore, 'neither shape is rejected');
+      await http(base, 'POST', `/logs-authentik.*-${namespace}/_refresh`);
+      const count = await http(base, 'GET', `/logs-authentik.*-${namespace}/_count`);
+      assert.equal(count.json['count'], 59);
+    });
   });
 }
 
