@@ -31,25 +31,8 @@ if (major < 22 || (fromSource && !stripsTypes)) {
   process.exit(1);
 }
 
-// Node sizes V8's young generation from the machine's memory (tens of MB per semi-space on a large
-// host), which inflates the collector's RSS far beyond its live heap during a backfill. A small
-// semi-space keeps RSS low at no measurable throughput cost (bench/README.md, "Where goals are not
-// met"). V8 reads the flag only at start, so the process replaces itself (same PID, same stdio,
-// signals and exit code unchanged) with one started with the flag, unless the user set it already.
-const semiSpaceFlag = '--max-semi-space-size';
-if (
-  typeof process.execve === 'function' &&
-  process.platform !== 'win32' &&
-  process.env.AUTHENTIK_COLLECTOR_NO_REEXEC !== '1' &&
-  !process.execArgv.some((a) => a.startsWith(semiSpaceFlag)) &&
-  !(process.env.NODE_OPTIONS ?? '').includes(semiSpaceFlag)
-) {
-  process.execve(
-    process.execPath,
-    [process.execPath, `${semiSpaceFlag}=2`, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
-    { ...process.env, AUTHENTIK_COLLECTOR_NO_REEXEC: '1' },
-  );
-}
+const { reexecWithRuntimeFlags } = await import('./node-flags.js');
+reexecWithRuntimeFlags();
 
 const { cli } = await import((fromSource ? source : dist).href);
 await cli(process.argv.slice(2));
