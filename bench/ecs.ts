@@ -29,17 +29,9 @@ import {
   FIXTURE_DATASETS,
 } from '../processors/authentik_ecs/fixtures.ts';
 import type { AuthentikEcsProcessor } from '../processors/authentik_ecs/processor.ts';
+import type { BenchRow } from './lib/rows.ts';
 
-/** One result row (same shape as the other benches). */
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  baseline: number | null;
-  ratio: number | null;
-  goal: number | null;
-  met: boolean | null;
-}
+export type { BenchRow };
 
 export interface EcsBenchOptions {
   quick?: boolean;

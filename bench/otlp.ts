@@ -22,17 +22,9 @@ import { factory } from '../exporters/otlphttp/factory.ts';
 import { nopHost, nopSettings } from '../test/kit/index.ts';
 import type { AnyValueMap, LogsBatch } from '../runtime/model.ts';
 import { hrTimeFromIso, nowHrTime } from '../runtime/model.ts';
+import type { BenchRow } from './lib/rows.ts';
 
-/** One result row. `baseline`/`ratio` compare with the in-process sink; `goal` is a minimum. */
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  baseline: number | null;
-  ratio: number | null;
-  goal: number | null;
-  met: boolean | null;
-}
+export type { BenchRow };
 
 export interface OtlpBenchOptions {
   quick?: boolean;
