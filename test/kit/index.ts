@@ -2,6 +2,7 @@
  * Test kit: doubles for component tests. A component test goes factory → create (with a
  * SinkConsumer as `next`) → start(nopHost()) → consume → shutdown → assertions on the sink.
  */
+import { createServer } from 'node:net';
 import { Registry } from 'prom-client';
 import type {
   ComponentKind,
@@ -126,4 +127,14 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, everyMs =
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A free TCP port on loopback (for servers a test starts in a child process). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
