@@ -26,7 +26,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC="$HERE/otelcol"
 CACHE="${AC_CACHE:-$HOME/.cache/authentik-collector}"
-LAST="$CACHE/otelcol-last-instance"
+LAST="$CACHE/otelcol-last-instance-$(cd "$HERE/../.." && pwd -P | sha256sum | cut -c1-12)"
 
 log() { echo "otelcol.sh: $*" >&2; }
 die() {

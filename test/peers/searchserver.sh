@@ -60,7 +60,10 @@ case "$FLAVOR" in
     ;;
 esac
 MAJOR="${VERSION%%.*}"
-STATE="$PEERS/$FLAVOR.state"
+# One instance per checkout: several clones (or git worktrees) on one machine each get their own server,
+# so one checkout's `npm test` never stops another's. The zips stay shared in $PEERS.
+CHECKOUT_KEY="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P | sha256sum | cut -c1-12)"
+STATE="$PEERS/$FLAVOR-$CHECKOUT_KEY.state"
 ZIP="$PEERS/$FLAVOR-$VERSION.zip"
 
 log() { echo "$FLAVOR.sh: $*" >&2; }
@@ -201,7 +204,7 @@ print_env() {
 
 cmd_start() {
   mkdir -p "$PEERS"
-  exec 9>"$PEERS/$FLAVOR.lock"
+  exec 9>"$PEERS/$FLAVOR-$CHECKOUT_KEY.lock"
   flock 9
   if running && healthy "$URL"; then
     log "already running at $URL"
@@ -310,7 +313,7 @@ cmd_cleanup() {
 
 cmd_stop() {
   mkdir -p "$PEERS"
-  exec 9>"$PEERS/$FLAVOR.lock"
+  exec 9>"$PEERS/$FLAVOR-$CHECKOUT_KEY.lock"
   flock 9
   cmd_stop_locked
 }
