@@ -9,11 +9,12 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyValue, LogRecord } from '../../runtime/model.ts';
 import { ATTR_DATASET, nowHrTime } from '../../runtime/model.ts';
+import { sharedDir as sharedDataDir } from '../../test/kit/shared.ts';
 import { ATTR_RECORD_ORIGINAL } from './mapper.ts';
 
 /** The project root (two levels above this folder). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const sharedDir = resolve(repoRoot, '../shared');
+export const sharedDir = sharedDataDir();
 export const fixturesDir = resolve(sharedDir, 'fixtures/elastic-authentik');
 export const cityDb = resolve(sharedDir, 'geoip/GeoLite2-City-Test.mmdb');
 export const asnDb = resolve(sharedDir, 'geoip/GeoLite2-ASN-Test.mmdb');

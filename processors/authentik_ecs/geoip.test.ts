@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { AsnResponse, CityResponse } from 'maxmind';
+import { needShared } from '../../test/kit/shared.ts';
 import { asnDb, cityDb, countryDb } from './fixtures.ts';
 import { GeoIp, openDatabase } from './geoip.ts';
 
-describe('GeoIP (Elasticsearch geoip processor shape)', () => {
+describe('GeoIP (Elasticsearch geoip processor shape)', { skip: needShared('geoip') }, () => {
   const geo = new GeoIp(
     openDatabase<CityResponse>(cityDb, 'city'),
     openDatabase<AsnResponse>(asnDb, 'asn'),
@@ -98,7 +99,7 @@ describe('database checks', () => {
     assert.throws(() => openDatabase(f, 'city'), /is not a valid MaxMind database/);
   });
 
-  test('swapped databases are refused', () => {
+  test('swapped databases are refused', { skip: needShared('geoip') }, () => {
     assert.throws(() => openDatabase(asnDb, 'city'), /is a GeoLite2-ASN database; expected a City/);
     assert.throws(() => openDatabase(cityDb, 'asn'), /is a GeoLite2-City database; expected an ASN database/);
   });

@@ -17,6 +17,7 @@ import type { LogRecord } from '../../runtime/model.ts';
 import { cloneRecord } from '../../runtime/model.ts';
 import { nopHost, nopSettings, SinkConsumer } from '../kit/index.ts';
 import type { TestSettings } from '../kit/index.ts';
+import { needShared } from '../kit/shared.ts';
 import { factory } from '../../exporters/elasticsearch/factory.ts';
 import type { ElasticsearchExporter } from '../../exporters/elasticsearch/exporter.ts';
 import { TEMPLATE_VERSION, unknownTypesIn } from '../../exporters/elasticsearch/templates.ts';
@@ -30,10 +31,11 @@ const servers = [
   .map((s) => s.trim())
   .filter((s) => s !== '');
 const SKIP =
-  servers.length > 0
+  (servers.length > 0
     ? false
     : 'ES_TEST_URLS / OPENSEARCH_URL not set: start a server with `eval "$(test/peers/opensearch.sh start)"` ' +
-      'or `eval "$(test/peers/elasticsearch.sh start)"` and export the variable (npm test does this)';
+      'or `eval "$(test/peers/elasticsearch.sh start)"` and export the variable (npm test does this)') ||
+  needShared('fixtures/elastic-authentik', 'geoip');
 
 interface Json {
   [k: string]: unknown;

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startEmulator } from '../emulator/index.ts';
 import type { Emulator } from '../emulator/index.ts';
+import { needShared } from '../kit/shared.ts';
 import { FakeElasticsearch } from '../../exporters/elasticsearch/testing.ts';
 import {
   Cli,
@@ -38,10 +39,12 @@ import {
 
 const run = promisify(execFile);
 const OTELCOL_SH = join(ROOT, 'test', 'peers', 'otelcol.sh');
-const SKIP_OTLP = process.env['OTELCOL_OTLP_URL']
-  ? false
-  : 'OTELCOL_OTLP_URL not set: the OpenTelemetry Collector peer is not available (build/start it with ' +
-    '`eval "$(test/peers/otelcol.sh start)"`; npm test does this). This test starts its own instance.';
+const SKIP_OTLP =
+  (process.env['OTELCOL_OTLP_URL']
+    ? false
+    : 'OTELCOL_OTLP_URL not set: the OpenTelemetry Collector peer is not available (build/start it with ' +
+      '`eval "$(test/peers/otelcol.sh start)"`; npm test does this). This test starts its own instance.') ||
+  needShared('geoip');
 const SEARCH_URL =
   process.env['OPENSEARCH_URL']?.trim() ||
   (process.env['ES_TEST_URLS'] ?? '')

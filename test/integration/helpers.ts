@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../kit/index.ts';
+import { sharedDir } from '../kit/shared.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'bin', 'authentik-collector.js');
-export const SHARED = resolve(ROOT, '..', 'shared');
+export const SHARED = sharedDir();
 export const FIXTURES = join(SHARED, 'fixtures', 'elastic-authentik');
 export const GEOIP = join(SHARED, 'geoip');
 
