@@ -23,6 +23,7 @@ import type { LogFormat, LogLevel, RuntimeLogger } from '../logger/logger.ts';
 import { ExitCode, runCollector } from '../service/run.ts';
 import { collectorMetrics } from '../telemetry/metrics.ts';
 import { StatusBoard } from '../telemetry/status.ts';
+import { didYouMean } from '../config/suggest.ts';
 import { describeComponents, formatComponents } from './components.ts';
 
 const NAME = 'authentik-collector';
@@ -39,17 +40,25 @@ export const USAGE = `Usage: ${NAME} <command> [options]
 
 Commands:
   run           Run the pipelines until stopped (SIGINT/SIGTERM) or until every finite receiver
-                has finished (default command)
+                has finished; SIGHUP reloads the configuration. The default command when --config
+                is given
   validate      Load and validate the configuration and create every component without starting
                 anything; prints OK or every problem found
-  components    List every available component type with its options
+  doctor        Check the configured endpoints (authentik token and permissions, API features,
+                retention, clock, checkpoint age, search server, OTLP endpoint); a table of
+                pass / warn / fail, exit 1 when a check fails
+  components    List every available component type with its options (--json, --schema)
 
 Options:
-  -c, --config <file>     Configuration file; repeat to merge several (later files win).
-                          Default: collector.yaml in the current directory
+  -c, --config <src>      Configuration: a file (or file:PATH), env:VAR (YAML in a variable) or
+                          yaml:INLINE (keys may be a::b::c); repeat to merge (later wins).
+                          Default for run/validate/doctor: collector.yaml in the current directory
+      --set <key=value>   Override one option, e.g. --set processors::batch::timeout=2s
+                          (keys separated by ::, or by . when no :: is used); applied last
       --log-level <lvl>   debug | info | warn | error (default: info, or service.telemetry.logs.level)
       --log-format <fmt>  text | json (default: text on a terminal, json otherwise)
-      --json              components: print JSON
+      --json              components / doctor: print JSON
+      --schema            components: print a JSON Schema of the configuration file (for editors)
   -v, --version           Print the version
   -h, --help              Print this help
 
@@ -74,7 +83,7 @@ export function version(): string {
   return '0.0.0-unknown';
 }
 
-const COMMANDS = ['run', 'validate', 'components', 'help', 'version'] as const;
+const COMMANDS = ['run', 'validate', 'doctor', 'components', 'help', 'version'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Runs the CLI and resolves with the exit code (never throws, never exits the process). */
@@ -87,6 +96,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       strict: true,
       options: {
         config: { type: 'string', short: 'c', multiple: true },
+        set: { type: 'string', multiple: true },
+        schema: { type: 'boolean' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         json: { type: 'boolean' },
@@ -95,9 +106,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       },
     });
   } catch (err) {
-    return usageError(io, errorMessage(err));
+    return usageError(io, optionHint(errorMessage(err)));
   }
   const { values, positionals } = parsed;
+  if (argv.length === 0) {
+    // A bare invocation gets help, not a collector on the default ports (otelcol needs --config too).
+    io.stdout.write(USAGE);
+    return ExitCode.CONFIG_INVALID;
+  }
   if (values.help) {
     io.stdout.write(USAGE);
     return ExitCode.OK;
@@ -107,7 +123,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     return ExitCode.OK;
   }
   const command = (positionals[0] ?? 'run') as Command;
-  if (!COMMANDS.includes(command)) return usageError(io, `unknown command "${positionals[0]}"`);
+  if (!COMMANDS.includes(command)) {
+    const hint = didYouMean(command, COMMANDS);
+    return usageError(io, `unknown command "${positionals[0]}"${hint}`);
+  }
   if (positionals.length > 1) return usageError(io, `unexpected argument "${positionals[1]}"`);
   if (command === 'help') {
     io.stdout.write(USAGE);
@@ -140,7 +159,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       }
       files.push(dflt);
     }
-    const config = await loadConfig(files, { cwd: io.cwd, env: io.env });
+    const config = await loadConfig(files, { cwd: io.cwd, env: io.env, set: values.set ?? [] });
     applyLogSettings(logger, config, level, format);
     if (command === 'validate') return await validate(io, config, logger);
     return await runCollector({ config, logger, buildInfo: { name: NAME, version: version() } });
@@ -209,6 +228,14 @@ function reportError(io: CliIo, err: unknown, logger: RuntimeLogger): number {
 function fail(io: CliIo, message: string, code: number): number {
   io.stderr.write(`${NAME}: ${scrubSecrets(message)}\n`);
   return code;
+}
+
+const OPTIONS = ['config', 'set', 'log-level', 'log-format', 'json', 'schema', 'version', 'help'];
+
+/** Adds a did-you-mean to node:util's "Unknown option '--conifg'" message. */
+function optionHint(message: string): string {
+  const m = /Unknown option '--([^']+)'/.exec(message);
+  return m ? `${message}${didYouMean(m[1]!, OPTIONS).replace('"', '"--')}` : message;
 }
 
 function usageError(io: CliIo, message: string): number {

@@ -4,7 +4,7 @@
  * section and the pipeline wiring. Every problem is collected and reported at once in a
  * {@link ConfigError}, each with its dotted path and `file:line:column`.
  */
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { ComponentKind } from '../component.ts';
 import { ConfigError } from '../errors.ts';
 import type { ConfigProblem } from '../errors.ts';
@@ -24,7 +24,10 @@ import { pipelineSchema, serviceSchema } from './service.ts';
 import { formatPath, isPlainMap, SourceMap, setOwn } from './source.ts';
 import type { ConfigPath, Expansion } from './source.ts';
 import { didYouMean } from './suggest.ts';
+import { resolveSource, setSource } from './providers.ts';
+import type { ConfigSource } from './providers.ts';
 import { loadYamlFile } from './yaml.ts';
+import type { LoadedFile, LoadYamlOptions } from './yaml.ts';
 
 /** Top-level keys of a config file. */
 export const TOP_LEVEL_KEYS = [
@@ -44,6 +47,54 @@ export interface LoadConfigOptions {
   cwd?: string;
   /** Built-in factories (default: discovered with `loadBuiltins()`). Plugins are added to a copy. */
   registry?: ComponentRegistry;
+  /** `--set key=value` overrides, applied after every file (otelcol's `--set`). */
+  set?: readonly string[];
+}
+
+/** Loads one resolved source (a file, `env:VAR`, `yaml:...`, `--set`) like a file. */
+function loadSource(s: ConfigSource, env: LoadYamlOptions['env'], cwd: string): LoadedFile {
+  if (s.problem !== undefined) {
+    return {
+      file: s.display,
+      value: undefined,
+      map: new SourceMap(),
+      problems: [{ path: '', message: s.problem, location: s.display }],
+      fatal: true,
+    };
+  }
+  if (s.kind === 'file') return loadYamlFile(s.path, { env, cwd });
+  const text = s.text ?? '';
+  const l = loadYamlFile(s.display, { env, cwd, readFile: () => text });
+  if (s.kind === 'yaml') {
+    // The text was rebuilt from `a::b: v`: its lines mean nothing to the user, the source name does.
+    const at = { file: s.display, line: 1, col: 1 };
+    for (const e of [...l.map.entriesUnder([])]) {
+      l.map.set(e.path, {
+        ...e.info,
+        ...(e.info.pos ? { pos: at } : {}),
+        ...(e.info.keyPos ? { keyPos: at } : {}),
+      });
+    }
+    for (const p of l.problems) if (p.location?.startsWith(s.display)) p.location = `${s.display}:1:1`;
+  }
+  return l;
+}
+
+/** Resolves the `--config` values and `--set` overrides; malformed `--set` values become problems. */
+function resolveSources(
+  files: readonly string[],
+  opts: LoadConfigOptions,
+  cwd: string,
+  env: LoadYamlOptions['env'],
+): { sources: ConfigSource[]; problems: ConfigProblem[] } {
+  const sources = files.map((f) => resolveSource(f, cwd, env));
+  const problems: ConfigProblem[] = [];
+  for (const a of opts.set ?? []) {
+    const r = setSource(a, cwd);
+    if ('kind' in r) sources.push(r);
+    else problems.push(r);
+  }
+  return { sources, problems };
 }
 
 /**
@@ -59,11 +110,13 @@ export async function loadConfig(
   if (files.length === 0)
     throw new ConfigError([{ path: '', message: 'no configuration file given (use --config)' }]);
 
-  const absolute = files.map((f) => resolve(cwd, f));
-  const loaded = absolute.map((f) => loadYamlFile(f, { env, cwd }));
+  const { sources, problems: setProblems } = resolveSources(files, opts, cwd, env);
+  const absolute = sources.map((s) => s.path);
+  const loaded = sources.map((s) => loadSource(s, env, cwd));
   const fileIndex = new Map(loaded.map((l, i) => [l.file, i]));
   const absOf = new Map(loaded.map((l, i) => [l.file, absolute[i]!]));
   const v = new Validator(fileIndex);
+  v.addAll(setProblems);
   for (const l of loaded) v.addAll(l.problems);
   if (loaded.some((l) => l.fatal)) throw v.error();
   // Problems found while expanding (unset variables...) hide follow-up problems at the same path.
@@ -214,6 +267,32 @@ export async function loadConfig(
       path: formatPath(base),
       ...opt('location', atKey(base)),
     });
+  }
+
+  // Extension references (`storage: file_storage`, `sending_queue.storage`) of the components that
+  // will be created: what `run` would only find at start, when the component asks the host for it.
+  const inPipelines = new Set(
+    [...pipelines.values()].flatMap((p) => [...p.receivers, ...p.processors, ...p.exporters]),
+  );
+  const enabled = new Set(serviceExtensions);
+  for (const kind of ['receiver', 'processor', 'exporter'] as const) {
+    for (const entry of components[kind].values()) {
+      if (!inPipelines.has(entry.id)) continue;
+      const refs = extensionRefs(entry.config, []);
+      if (entry.sendingQueue) refs.push(...extensionRefs({ sending_queue: entry.sendingQueue }, []));
+      for (const ref of refs) {
+        const path = [SECTION_OF[kind], entry.id, ...ref.path];
+        if (enabled.has(ref.id)) continue;
+        const configuredExt = configured.get('extension')!.has(ref.id);
+        v.add({
+          path: formatPath(path),
+          message: configuredExt
+            ? `extension "${ref.id}" is configured but not listed in service.extensions, so it is not started; add it there`
+            : `references extension "${ref.id}" which is not configured${didYouMean(ref.id, configured.get('extension')!)} (declare it under extensions and list it in service.extensions)`,
+          ...opt('location', map.locate(path)),
+        });
+      }
+    }
   }
 
   // Unused components: a warning, they are not created.
@@ -385,6 +464,17 @@ function checkRefs(
   });
 }
 
+/** Every `storage: <extension id>` option at any depth of a parsed component config. */
+function extensionRefs(cfg: unknown, path: string[]): { path: string[]; id: string }[] {
+  if (!isPlainMap(cfg)) return [];
+  const out: { path: string[]; id: string }[] = [];
+  for (const [k, val] of Object.entries(cfg)) {
+    if (k === 'storage' && typeof val === 'string' && val !== '') out.push({ path: [...path, k], id: val });
+    else if (isPlainMap(val)) out.push(...extensionRefs(val, [...path, k]));
+  }
+  return out;
+}
+
 function opt<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
 }
@@ -443,9 +533,11 @@ export async function loadPluginsFromFiles(
   const out = registry.clone();
   const problems: ConfigProblem[] = [];
   const requests: PluginRequest[] = [];
-  for (const f of files) {
-    const abs = resolve(cwd, f);
-    const l = loadYamlFile(abs, { env, cwd });
+  const { sources, problems: setProblems } = resolveSources(files, opts, cwd, env);
+  problems.push(...setProblems);
+  for (const s of sources) {
+    const abs = s.path;
+    const l = loadSource(s, env, cwd);
     problems.push(...l.problems);
     if (l.fatal || !isPlainMap(l.value) || !Array.isArray(l.value.plugins)) continue;
     requests.length = 0; // lists are replaced by later files, as in a full load

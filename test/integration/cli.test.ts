@@ -258,7 +258,7 @@ describe('run: file → file replay', { timeout: 60_000 }, () => {
     try {
       await writeText(work, 'in.ndjson', '{"a":1}\n{"a":2}\n');
       await writeText(work, 'collector.yaml', FILE_TO_FILE);
-      const r = await runCli([], { cwd: work, timeoutMs: 60_000 });
+      const r = await runCli(['run'], { cwd: work, timeoutMs: 60_000 });
       assert.equal(r.code, 0, tail(r.stderr));
       assert.deepEqual(await completeLines(join(work, 'out.ndjson')), ['{"a":1}', '{"a":2}']);
     } finally {

@@ -1,0 +1,153 @@
+/**
+ * Operator experience of the real command (`node bin/authentik-collector.js`, child processes): help on
+ * a bare invocation, did-you-mean, `--set`, `env:` / `yaml:` config providers, and `validate` finding
+ * what `run` would only find at start.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'authentik-collector.js');
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real command to completion. */
+export function cli(args: string[], cwd: string, env: Record<string, string> = {}, timeout = 30_000): Result {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', AUTHENTIK_COLLECTOR_NO_REEXEC: '1', ...env },
+    encoding: 'utf8',
+    timeout,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const FILE_TO_FILE = `receivers:
+  file: { path: in.ndjson }
+processors:
+  batch: { timeout: 5s }
+exporters:
+  file: { path: out.ndjson }
+service:
+  telemetry: { metrics: { address: "" }, health: { address: "" } }
+  pipelines:
+    logs: { receivers: [file], processors: [batch], exporters: [file] }
+`;
+
+describe('command line: help, did-you-mean, --set, config providers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-cli-op-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'in.ndjson'), '{"a":1}\n{"a":2}\n');
+  writeFileSync(join(dir, 'collector.yaml'), FILE_TO_FILE);
+
+  test('a bare invocation prints help and starts nothing (even with a collector.yaml present)', () => {
+    const r = cli([], dir);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stdout, /^Usage: authentik-collector <command> \[options\]/);
+    assert.match(r.stdout, /--set <key=value>/);
+    assert.match(r.stdout, /env:VAR/);
+    assert.equal(r.stderr, '');
+  });
+
+  test('a mistyped command or option gets a did-you-mean', () => {
+    const r = cli(['valdiate', '--config', 'collector.yaml'], dir);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown command "valdiate" \(did you mean "validate"\?\)/);
+    const d = cli(['doctr'], dir);
+    assert.match(d.stderr, /\(did you mean "doctor"\?\)/);
+    const o = cli(['validate', '--conifg', 'collector.yaml'], dir);
+    assert.equal(o.code, 2);
+    assert.match(o.stderr, /Unknown option '--conifg'.*\(did you mean "--config"\?\)/);
+  });
+
+  test('--set overrides one option (otelcol syntax, :: or .), is validated like the file, and applies last', () => {
+    const ok = cli(
+      ['validate', '--config', 'collector.yaml', '--set', 'processors::batch::timeout=250ms'],
+      dir,
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    const bad = cli(
+      ['validate', '--config', 'collector.yaml', '--set', 'processors::batch::timeout=soon'],
+      dir,
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--set processors::batch::timeout:1:1: processors\.batch\.timeout: /);
+    const dotted = cli(
+      ['validate', '-c', 'collector.yaml', '--set', 'processors.batch.send_batch_size=0'],
+      dir,
+    );
+    assert.equal(dotted.code, 2);
+    assert.match(dotted.stderr, /processors\.batch\.send_batch_size/);
+    const malformed = cli(['validate', '-c', 'collector.yaml', '--set', 'novalue'], dir);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /--set "novalue": expected key=value/);
+    // It changes what runs: the exporter writes where --set says.
+    const run = cli(['run', '-c', 'collector.yaml', '--set', 'exporters::file::path=set.ndjson'], dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(readFileSync(join(dir, 'set.ndjson'), 'utf8'), '{"a":1}\n{"a":2}\n');
+  });
+
+  test('--config env:VAR and yaml:... providers merge like files', () => {
+    const env = cli(['validate', '--config', 'env:AC_CONFIG'], dir, { AC_CONFIG: FILE_TO_FILE });
+    assert.equal(env.code, 0, env.stderr);
+    const unset = cli(['validate', '--config', 'env:AC_NOPE'], dir);
+    assert.equal(unset.code, 2);
+    assert.match(unset.stderr, /env:AC_NOPE: environment variable AC_NOPE is not set/);
+    const inline = cli(
+      ['validate', '--config', 'collector.yaml', '--config', 'yaml:processors::batch::send_batch_size: -1'],
+      dir,
+    );
+    assert.equal(inline.code, 2);
+    assert.match(
+      inline.stderr,
+      /yaml:processors::batch::send_batch_size: -1:1:1: processors\.batch\.send_batch_size/,
+    );
+    const file = cli(['validate', '--config', 'file:collector.yaml'], dir);
+    assert.equal(file.code, 0, file.stderr);
+  });
+});
+
+describe('validate checks everything run checks before starting', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-cli-validate-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'in.ndjson'), '{"a":1}\n');
+
+  test('a storage extension that is configured but not in service.extensions: validate and run exit 2 with the same message', () => {
+    writeFileSync(
+      join(dir, 'c.yaml'),
+      `extensions:
+  file_storage: { directory: ./state }
+receivers:
+  file: { path: in.ndjson, storage: file_storage }
+exporters:
+  file: { path: out.ndjson, sending_queue: { storage: file_storage/q } }
+service:
+  extensions: []
+  telemetry: { metrics: { address: "" }, health: { address: "" } }
+  pipelines:
+    logs: { receivers: [file], exporters: [file] }
+`,
+    );
+    const v = cli(['validate', '--config', 'c.yaml'], dir);
+    assert.equal(v.code, 2, v.stdout);
+    assert.match(
+      v.stderr,
+      /c\.yaml:4:\d+: receivers\.file\.storage: extension "file_storage" is configured but not listed in service\.extensions/,
+    );
+    assert.match(
+      v.stderr,
+      /exporters\.file\.sending_queue\.storage: references extension "file_storage\/q" which is not configured \(did you mean "file_storage"\?\)/,
+    );
+    const r = cli(['run', '--config', 'c.yaml'], dir);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, v.stderr);
+  });
+});
