@@ -22,6 +22,7 @@ import { createLogger, isLogFormat, isLogLevel, scrubSecrets } from '../logger/l
 import type { LogFormat, LogLevel, RuntimeLogger } from '../logger/logger.ts';
 import { ExitCode, runCollector } from '../service/run.ts';
 import { collectorMetrics } from '../telemetry/metrics.ts';
+import { TelemetryBindError } from '../telemetry/server.ts';
 import { StatusBoard } from '../telemetry/status.ts';
 import { didYouMean } from '../config/suggest.ts';
 import { describeComponents, formatComponents } from './components.ts';
@@ -217,6 +218,7 @@ async function components(io: CliIo, files: string[], json: boolean): Promise<nu
 
 function reportError(io: CliIo, err: unknown, logger: RuntimeLogger): number {
   if (err instanceof ConfigError) return fail(io, err.message, ExitCode.CONFIG_INVALID);
+  if (err instanceof TelemetryBindError) return fail(io, err.message, ExitCode.RUNTIME_FAILURE);
   if (err instanceof CollectorError && err.code === ErrorCode.PLUGIN_INVALID) {
     return fail(io, err.message, ExitCode.RUNTIME_FAILURE);
   }

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -149,5 +151,48 @@ service:
     const r = cli(['run', '--config', 'c.yaml'], dir);
     assert.equal(r.code, 2);
     assert.equal(r.stderr, v.stderr);
+  });
+});
+
+describe('telemetry ports', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-cli-ports-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'in.ndjson'), '{"a":1}\n');
+  writeFileSync(join(dir, 'collector.yaml'), FILE_TO_FILE);
+
+  test('a metrics port in use fails the start with exit 1 and a clear message, unless on_bind_error: warn', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const set = ['--set', `service::telemetry::metrics::address=127.0.0.1:${port}`];
+      const r = cli(['run', '-c', 'collector.yaml', ...set], dir);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `authentik-collector: cannot listen on 127\\.0\\.0\\.1:${port} for the metrics endpoint: the port is in use`,
+        ),
+      );
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+      assert.equal(existsSync(join(dir, 'out.ndjson')), false, 'nothing ran');
+      const warn = cli(
+        ['run', '-c', 'collector.yaml', ...set, '--set', 'service::telemetry::on_bind_error=warn'],
+        dir,
+      );
+      assert.equal(warn.code, 0, warn.stderr);
+      assert.match(warn.stderr, /metrics endpoint not started/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('the shipped collector.yaml takes both addresses from the environment, with the defaults', () => {
+    const text = readFileSync(join(ROOT, 'collector.yaml'), 'utf8');
+    assert.match(text, /address: \$\{env:AC_METRICS_ADDRESS:-127\.0\.0\.1:8888\}/);
+    assert.match(text, /address: \$\{env:AC_HEALTH_ADDRESS:-127\.0\.0\.1:13133\}/);
+    const bad = cli(['validate', '-c', join(ROOT, 'collector.yaml')], dir, { AC_METRICS_ADDRESS: 'nowhere' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /service\.telemetry\.metrics\.address: must be "host:port"/);
   });
 });

@@ -45,8 +45,21 @@ export const telemetrySchema = z.strictObject({
     .strictObject({
       /** `host:port` of the health endpoint; `""` or `none` disables it. */
       address: address(DEFAULT_HEALTH_ADDRESS),
+      /** Readiness (`/readyz`, `/`) is 503 while a component has a permanent error (e.g. a 401). */
+      include_permanent_errors: z.boolean().default(true),
+      /** Readiness is 503 while a recoverable error (an outage being retried) lasts `recovery_duration`. */
+      include_recoverable_errors: z.boolean().default(false),
+      /** With `include_recoverable_errors`: how long a recoverable error may last before it counts. */
+      recovery_duration: duration({ min: 0 }).default(60_000),
     })
-    .default({ address: DEFAULT_HEALTH_ADDRESS }),
+    .default({
+      address: DEFAULT_HEALTH_ADDRESS,
+      include_permanent_errors: true,
+      include_recoverable_errors: false,
+      recovery_duration: 60_000,
+    }),
+  /** A metrics or health address that cannot be bound: `fail` the start (exit 1) or `warn` and run on. */
+  on_bind_error: z.enum(['fail', 'warn']).default('fail'),
   logs: z
     .strictObject({
       /** Minimum level written (the `--log-level` flag wins). */
@@ -62,11 +75,7 @@ export const serviceSchema = z.strictObject({
   /** Extensions to start, in order. Configured extensions not listed here are not started. */
   extensions: idList.default([]),
   pipelines: z.record(z.string(), pipelineSchema.nullable()).nullable().default({}),
-  telemetry: telemetrySchema.default({
-    metrics: { address: DEFAULT_METRICS_ADDRESS },
-    health: { address: DEFAULT_HEALTH_ADDRESS },
-    logs: {},
-  }),
+  telemetry: telemetrySchema.default(telemetrySchema.parse({})),
   /** Bound of graceful shutdown (all components together). */
   shutdown_timeout: duration({ min: 1 }).default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   /** Bound of each component's `start`. */
@@ -92,4 +101,17 @@ export function parseHostPort(a: string): { host: string; port: number } | undef
   if (port > 65535) return undefined;
   const host = m[1] ?? m[2] ?? '';
   return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+/** The readiness options of `service.telemetry.health`. */
+export function readinessOptions(t: TelemetryConfig): {
+  includePermanent: boolean;
+  includeRecoverable: boolean;
+  recoveryMs: number;
+} {
+  return {
+    includePermanent: t.health.include_permanent_errors,
+    includeRecoverable: t.health.include_recoverable_errors,
+    recoveryMs: t.health.recovery_duration,
+  };
 }

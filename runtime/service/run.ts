@@ -16,7 +16,7 @@ import type { Receiver } from '../component.ts';
 import { Registry } from 'prom-client';
 import { errorMessage } from '../errors.ts';
 import type { ResolvedConfig } from '../config/resolved.ts';
-import { enabledAddress } from '../config/service.ts';
+import { enabledAddress, readinessOptions } from '../config/service.ts';
 import type { CreateSendingQueue } from '../exporterhelper/queue.ts';
 import { buildGraph } from '../graph/graph.ts';
 import type { RuntimeLogger } from '../logger/logger.ts';
@@ -68,6 +68,16 @@ export async function runCollector(o: RunOptions): Promise<number> {
 
   for (const w of config.warnings)
     logger.warn(`${w.path}: ${w.message}`, w.location ? { location: w.location } : {});
+  // First, before any handler is installed: a port in use fails the start (TelemetryBindError).
+  const servers = await startTelemetryServers({
+    metricsAddress: enabledAddress(config.telemetry.metrics.address),
+    healthAddress: enabledAddress(config.telemetry.health.address),
+    registry,
+    status,
+    logger,
+    readiness: readinessOptions(config.telemetry),
+    onBindError: config.telemetry.on_bind_error,
+  });
 
   let aborted!: () => void;
   const abort = new Promise<'abort'>((resolve) => (aborted = () => resolve('abort')));
@@ -109,13 +119,6 @@ export async function runCollector(o: RunOptions): Promise<number> {
   // Signal handlers and pending promises do not keep Node alive; this does until we return.
   const keepAlive = setInterval(() => undefined, 1 << 30);
 
-  const servers = await startTelemetryServers({
-    metricsAddress: enabledAddress(config.telemetry.metrics.address),
-    healthAddress: enabledAddress(config.telemetry.health.address),
-    registry,
-    status,
-    logger,
-  });
   try {
     const graph = await buildGraph(config, {
       logger,

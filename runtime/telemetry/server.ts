@@ -1,8 +1,15 @@
 /**
  * The collector's own HTTP endpoints: Prometheus text at `service.telemetry.metrics.address`
- * (`GET /metrics`) and the health report at `service.telemetry.health.address` (`GET /`: JSON
- * `{status, components}`, 200 when every component is ok, 503 otherwise). A port that cannot be bound
- * is a warning, never a failure of the main job.
+ * (`GET /metrics`) and health at `service.telemetry.health.address`:
+ *
+ * - `GET /livez` (liveness probe): 200 while the process serves, 503 only on a fatal error. Never
+ *   reflects a backend outage or a rejected credential: restarting would not fix those.
+ * - `GET /readyz` and `GET /` (readiness probe, status report): JSON `{status, components}`, 200 when
+ *   every component is started and none has an error that counts (see {@link ReadinessOptions}), 503
+ *   otherwise.
+ *
+ * A port that cannot be bound fails the start ({@link TelemetryBindError}) unless
+ * `service.telemetry.on_bind_error: warn`, which runs on without the endpoint.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -10,7 +17,12 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../component.ts';
 import { parseHostPort } from '../config/service.ts';
-import type { StatusBoard } from './status.ts';
+import type { ReadinessOptions, StatusBoard } from './status.ts';
+
+/** A telemetry endpoint could not listen (port in use, address not available...). */
+export class TelemetryBindError extends Error {
+  override name = 'TelemetryBindError';
+}
 
 /** Options of {@link startTelemetryServers}. */
 export interface TelemetryServerOptions {
@@ -20,6 +32,10 @@ export interface TelemetryServerOptions {
   registry: Registry;
   status: StatusBoard;
   logger: Logger;
+  /** How component errors count against readiness. */
+  readiness?: Partial<ReadinessOptions>;
+  /** `fail` (default): reject when a port cannot be bound; `warn`: log and run without it. */
+  onBindError?: 'fail' | 'warn';
 }
 
 /** The running endpoints. URLs are undefined when disabled or when the port could not be bound. */
@@ -44,12 +60,22 @@ export async function startTelemetryServers(o: TelemetryServerOptions): Promise<
         ),
       ).then(() => undefined),
   };
+  const fail = (o.onBindError ?? 'fail') === 'fail';
+  const bind = async (...args: Parameters<typeof listen>) => {
+    try {
+      return await listen(...args);
+    } catch (err) {
+      await result.close();
+      throw err;
+    }
+  };
   if (o.metricsAddress !== undefined) {
-    const s = await listen(
+    const s = await bind(
       'metrics',
       o.metricsAddress,
       (req, res) => serveMetrics(o.registry, req, res, o.logger),
       o.logger,
+      fail,
     );
     if (s) {
       servers.push(s.server);
@@ -57,11 +83,12 @@ export async function startTelemetryServers(o: TelemetryServerOptions): Promise<
     }
   }
   if (o.healthAddress !== undefined) {
-    const s = await listen(
+    const s = await bind(
       'health',
       o.healthAddress,
-      (req, res) => serveHealth(o.status, req, res),
+      (req, res) => serveHealth(o.status, o.readiness ?? {}, req, res),
       o.logger,
+      fail,
     );
     if (s) {
       servers.push(s.server);
@@ -76,6 +103,7 @@ async function listen(
   address: string,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   logger: Logger,
+  fail = false,
 ): Promise<{ server: Server; base: string } | undefined> {
   const hp = parseHostPort(address);
   if (!hp) {
@@ -94,6 +122,14 @@ async function listen(
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    if (fail) {
+      const why = code === 'EADDRINUSE' ? 'the port is in use (another collector running?)' : code;
+      throw new TelemetryBindError(
+        `cannot listen on ${address} for the ${what} endpoint: ${why}. Choose another address ` +
+          `(service.telemetry.${what}.address, e.g. --set service::telemetry::${what}::address=127.0.0.1:0), ` +
+          `disable it with "", or set service.telemetry.on_bind_error: warn to run without it`,
+      );
+    }
     logger.warn(
       `${what} endpoint not started: cannot listen on ${address} (${code}); continuing without it`,
       {
@@ -124,13 +160,35 @@ function serveMetrics(registry: Registry, req: IncomingMessage, res: ServerRespo
   );
 }
 
-function serveHealth(status: StatusBoard, req: IncomingMessage, res: ServerResponse): void {
+function serveHealth(
+  status: StatusBoard,
+  readiness: Partial<ReadinessOptions>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD')
     return send(res, 405, 'text/plain', 'method not allowed\n');
-  if (path !== '/') return send(res, 404, 'text/plain', 'not found: health is at /\n');
-  const body = `${JSON.stringify(status.snapshot())}\n`;
-  send(res, status.healthy() ? 200 : 503, 'application/json', body);
+  if (path === '/livez') {
+    const alive = status.alive();
+    return send(
+      res,
+      alive ? 200 : 503,
+      'application/json',
+      `${JSON.stringify({ status: alive ? 'alive' : 'fatal_error' })}\n`,
+    );
+  }
+  if (path !== '/' && path !== '/readyz') {
+    return send(
+      res,
+      404,
+      'text/plain',
+      'not found: liveness is at /livez, readiness and status at /readyz (or /)\n',
+    );
+  }
+  const ready = status.ready(readiness);
+  const body = `${JSON.stringify({ ready, ...status.snapshot() })}\n`;
+  send(res, ready ? 200 : 503, 'application/json', body);
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string): void {

@@ -107,7 +107,52 @@ export class StatusBoard {
   healthy(): boolean {
     return this.#entries.size > 0 && [...this.#entries.values()].every((e) => e.status === 'ok');
   }
+
+  /**
+   * Readiness (OTel `healthcheckv2` semantics): false before every component has started, while
+   * stopping, on a fatal error, on a permanent error when `includePermanent` (default), and on a
+   * recoverable error older than `recoveryMs` when `includeRecoverable` (default: ignored, since a
+   * backend outage is retried and needs no action from the orchestrator).
+   */
+  ready(o: Partial<ReadinessOptions> = {}): boolean {
+    const opts = { ...READINESS_DEFAULTS, ...o };
+    if (this.#entries.size === 0) return false;
+    const now = this.#now().getTime();
+    for (const e of this.#entries.values()) {
+      switch (e.status) {
+        case 'ok':
+          break;
+        case 'recoverable_error':
+          if (opts.includeRecoverable && now - Date.parse(e.since) >= opts.recoveryMs) return false;
+          break;
+        case 'permanent_error':
+          if (opts.includePermanent) return false;
+          break;
+        default:
+          return false; // starting, stopping, stopped, fatal_error
+      }
+    }
+    return true;
+  }
+
+  /** Liveness: false only on a fatal error (the process cannot recover; a restart may help). */
+  alive(): boolean {
+    return ![...this.#entries.values()].some((e) => e.status === 'fatal_error');
+  }
 }
+
+/** How errors count against readiness (`service.telemetry.health.*`). */
+export interface ReadinessOptions {
+  includePermanent: boolean;
+  includeRecoverable: boolean;
+  recoveryMs: number;
+}
+
+export const READINESS_DEFAULTS: ReadinessOptions = {
+  includePermanent: true,
+  includeRecoverable: false,
+  recoveryMs: 60_000,
+};
 
 function toEntry(e: StatusEntry): StatusEntry {
   return { status: e.status, since: e.since, ...(e.message === undefined ? {} : { message: e.message }) };
