@@ -102,13 +102,13 @@ async function oneRun(url: string, n: number, namespace: string): Promise<RunRes
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  const indexed = await counterValue(settings.metrics, 'otelcol_exporter_elasticsearch_documents_total', {
+  const indexed = await counterValue(settings.metrics, 'otelcol_exporter_elasticsearch_documents', {
     outcome: 'indexed',
   });
-  const raw = await counterValue(settings.metrics, 'otelcol_exporter_elasticsearch_bulk_sent_bytes_total', {
+  const raw = await counterValue(settings.metrics, 'otelcol_exporter_elasticsearch_bulk_sent_bytes', {
     encoding: 'raw',
   });
-  const wire = await counterValue(settings.metrics, 'otelcol_exporter_elasticsearch_bulk_sent_bytes_total', {
+  const wire = await counterValue(settings.metrics, 'otelcol_exporter_elasticsearch_bulk_sent_bytes', {
     encoding: 'wire',
   });
   await exp.shutdown();

@@ -114,15 +114,15 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
       namespace: 'default',
     });
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'indexed' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'indexed' }),
       5,
     );
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests_total', { status: '200' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: '200' }),
       1,
     );
     assert.ok(
-      (await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_sent_bytes_total', { encoding: 'wire' })) > 0,
+      (await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_sent_bytes', { encoding: 'wire' })) > 0,
     );
   });
 
@@ -152,7 +152,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await ctx.exp.consume(records(10));
     assert.equal(ctx.fake.docs.size, 10);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'duplicate' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }),
       10,
     );
     assert.equal(ctx.settings.drops.length, 0);
@@ -182,7 +182,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     const created = ctx.fake.bulkItems.filter((d) => d.id && !permanent.includes(d.id));
     assert.ok(created.length > expected.length, 'some documents were sent more than once');
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'indexed' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'indexed' }),
       expected.length,
     );
     // 400s are never retried
@@ -199,11 +199,11 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     }
     assert.deepEqual(ctx.settings.drops, [{ count: 10, reason: 'permanent_rejected_by_elasticsearch' }]);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'dead_lettered' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'dead_lettered' }),
       10,
     );
     assert.ok(
-      (await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'retried' })) > 0,
+      (await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'retried' })) > 0,
     );
   });
 
@@ -229,7 +229,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     assert.ok(Date.now() - t0 >= 950);
     assert.equal(ctx.fake.docs.size, 3);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests_total', { status: '429' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: '429' }),
       1,
     );
   });
@@ -241,11 +241,11 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     assert.equal(ctx.fake.docs.size, 4);
     assert.equal(ctx.fake.bulkRequests.length, 2);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'duplicate' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }),
       4,
     );
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests_total', { status: 'network_error' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: 'network_error' }),
       1,
     );
   });
@@ -256,7 +256,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await ctx.exp.consume(records(3));
     assert.equal(ctx.fake.docs.size, 3);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'duplicate' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }),
       0,
     );
   });
@@ -270,7 +270,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     assert.ok(Date.now() - t0 >= 200);
     assert.equal(ctx.fake.docs.size, 2);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests_total', { status: 'timeout' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: 'timeout' }),
       1,
     );
   });
@@ -376,7 +376,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await ctx.exp.consume(records(3));
     assert.deepEqual(ctx.settings.drops, [{ count: 1, reason: 'permanent_rejected_by_elasticsearch' }]);
     assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'rejected' }),
+      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'rejected' }),
       1,
     );
     assert.ok(

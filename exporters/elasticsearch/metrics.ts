@@ -25,18 +25,18 @@ export class EsMetrics {
   constructor(registry: Registry, exporterId: string) {
     this.#exporter = exporterId;
     this.#docs = counter(registry, {
-      name: 'otelcol_exporter_elasticsearch_documents_total',
+      name: 'otelcol_exporter_elasticsearch_documents',
       help: 'Documents by outcome: indexed, duplicate (409, already delivered), retried (resends), dead_lettered, rejected (permanent, not dead-lettered)',
       labelNames: ['exporter', 'outcome'],
     });
     this.#requests = counter(registry, {
-      name: 'otelcol_exporter_elasticsearch_bulk_requests_total',
+      name: 'otelcol_exporter_elasticsearch_bulk_requests',
       help: '_bulk requests by HTTP status (or timeout / network_error)',
       labelNames: ['exporter', 'status'],
     });
     this.#bytes = counter(registry, {
-      name: 'otelcol_exporter_elasticsearch_bulk_sent_bytes_total',
-      help: '_bulk request body bytes sent: on the wire (encoding=wire, after compression) and before compression (encoding=raw)',
+      name: 'otelcol_exporter_elasticsearch_bulk_sent_bytes',
+      help: '_bulk request body bytes delivered (requests answered 2xx): on the wire (encoding=wire, after compression) and before compression (encoding=raw)',
       labelNames: ['exporter', 'encoding'],
     });
     this.#latency = histogram(registry, {
@@ -54,6 +54,8 @@ export class EsMetrics {
   request(status: string, seconds: number, wireBytes: number, rawBytes: number): void {
     this.#requests.inc({ exporter: this.#exporter, status });
     this.#latency.observe({ exporter: this.#exporter, status }, seconds);
+    // Only bytes the server took: a request that timed out, failed or was refused delivered nothing.
+    if (!/^2\d\d$/.test(status)) return;
     this.#bytes.inc({ exporter: this.#exporter, encoding: 'wire' }, wireBytes);
     this.#bytes.inc({ exporter: this.#exporter, encoding: 'raw' }, rawBytes);
   }

@@ -207,10 +207,10 @@ describe('otlphttp exporter against a fake endpoint', () => {
     assert.equal(fake.requests.length, 2);
     assert.ok(waited >= 950, `waited only ${waited} ms despite Retry-After: 1`);
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests_total', { outcome: 'throttled' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'throttled' }),
       1,
     );
-    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_retries_total', {}), 1);
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_retries', {}), 1);
     assert.deepEqual(
       settings.statuses.map((s) => s.status),
       ['recoverable_error', 'ok'],
@@ -225,11 +225,11 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.shutdown();
     assert.equal(fake.requests.length, 3);
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_log_records_total', { result: 'sent' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }),
       2,
     );
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests_total', { outcome: 'retryable_status' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'retryable_status' }),
       2,
     );
   });
@@ -250,7 +250,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.shutdown();
     assert.equal(fake.requests.length, 1);
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_log_records_total', { result: 'failed' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'failed' }),
       2,
     );
     // Nothing was delivered: the caller accounts for the batch, the exporter does not report a drop.
@@ -278,15 +278,15 @@ describe('otlphttp exporter against a fake endpoint', () => {
       assert.deepEqual(settings.drops, [{ count: 2, reason: 'otlp_partial_success' }]);
       assert.match(settings.logger.text(), /two records too old/);
       assert.equal(
-        await metric(settings, 'otelcol_exporter_otlphttp_log_records_total', { result: 'rejected' }),
+        await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'rejected' }),
         2,
       );
       assert.equal(
-        await metric(settings, 'otelcol_exporter_otlphttp_log_records_total', { result: 'sent' }),
+        await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }),
         1,
       );
       assert.equal(
-        await metric(settings, 'otelcol_exporter_otlphttp_requests_total', { outcome: 'partial_success' }),
+        await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'partial_success' }),
         1,
       );
     });
@@ -300,7 +300,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.shutdown();
     assert.deepEqual(settings.drops, []);
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests_total', { outcome: 'success' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'success' }),
       1,
     );
   });
@@ -316,7 +316,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     assert.equal(fake.requests.length, 2);
     assert.ok(took < 1400, `took ${took} ms: the timeout did not cut the slow request`);
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests_total', { outcome: 'timeout' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'timeout' }),
       1,
     );
   });
@@ -349,7 +349,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     });
     await exp.shutdown();
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests_total', { outcome: 'network_error' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'network_error' }),
       1,
     );
   });
@@ -391,7 +391,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     assert.equal(fake.requests.length, 3);
     assert.deepEqual(settings.drops, [{ count: 10, reason: 'otlp_permanent_error' }]);
     assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_log_records_total', { result: 'sent' }),
+      await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }),
       15,
     );
   });
@@ -442,7 +442,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await b.consume([ecsRecord(1), ecsRecord(2)]);
     await a.exp.shutdown();
     await b.shutdown();
-    const m = 'otelcol_exporter_otlphttp_log_records_total';
+    const m = 'otelcol_exporter_otlphttp_log_records';
     assert.equal(await metric(a.settings, m, { exporter: 'otlphttp/a', result: 'sent' }), 1);
     assert.equal(await metric(a.settings, m, { exporter: 'otlphttp/b', result: 'sent' }), 2);
   });

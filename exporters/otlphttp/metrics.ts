@@ -26,23 +26,23 @@ export class OtlpMetrics {
   constructor(registry: Registry, exporterId: string) {
     this.#exporter = exporterId;
     this.#records = counter(registry, {
-      name: 'otelcol_exporter_otlphttp_log_records_total',
+      name: 'otelcol_exporter_otlphttp_log_records',
       help: 'Log records by result: sent (accepted by the endpoint), rejected (partial success), failed (permanent error)',
       labelNames: ['exporter', 'result'],
     });
     this.#requests = counter(registry, {
-      name: 'otelcol_exporter_otlphttp_requests_total',
+      name: 'otelcol_exporter_otlphttp_requests',
       help: 'OTLP/HTTP export requests by outcome',
       labelNames: ['exporter', 'outcome'],
     });
     this.#retries = counter(registry, {
-      name: 'otelcol_exporter_otlphttp_retries_total',
+      name: 'otelcol_exporter_otlphttp_retries',
       help: 'Export requests retried after a retryable failure',
       labelNames: ['exporter'],
     });
     this.#bytes = counter(registry, {
-      name: 'otelcol_exporter_otlphttp_sent_bytes_total',
-      help: 'Request body bytes sent (after compression)',
+      name: 'otelcol_exporter_otlphttp_sent_bytes',
+      help: 'Request body bytes delivered (requests the endpoint accepted), after compression',
       labelNames: ['exporter'],
     });
     this.#latency = histogram(registry, {
@@ -56,7 +56,9 @@ export class OtlpMetrics {
   request(outcome: RequestOutcome, seconds: number, bytes: number): void {
     this.#requests.inc({ exporter: this.#exporter, outcome });
     this.#latency.observe({ exporter: this.#exporter, outcome }, seconds);
-    this.#bytes.inc({ exporter: this.#exporter }, bytes);
+    // Only bytes the endpoint took: a failed or refused request delivered nothing.
+    if (outcome === 'success' || outcome === 'partial_success')
+      this.#bytes.inc({ exporter: this.#exporter }, bytes);
   }
 
   records(result: 'sent' | 'rejected' | 'failed', n: number): void {

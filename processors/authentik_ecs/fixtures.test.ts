@@ -101,8 +101,8 @@ describe(
     }
 
     test('no document was counted as an error', async () => {
-      const text = await settings.metrics.getSingleMetricAsString('authentik_ecs_pipeline_errors_total');
-      assert.doesNotMatch(text, /authentik_ecs_pipeline_errors_total\{[^}]*\} [1-9]/);
+      const text = await settings.metrics.getSingleMetricAsString('otelcol_processor_authentik_ecs_pipeline_errors');
+      assert.doesNotMatch(text, /otelcol_processor_authentik_ecs_pipeline_errors\{[^}]*\} [1-9]/);
     });
   },
 );

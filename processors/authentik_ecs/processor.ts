@@ -2,7 +2,7 @@
  * The `authentik_ecs` processor: maps records of the datasets `authentik.event|group|user` to ECS
  * documents (see mapper.ts) and forwards the whole batch. Records of other datasets pass untouched.
  * Mapping problems never reject a batch: they produce documents flagged with `error.message`, counted in
- * `authentik_ecs_pipeline_errors_total{dataset}`.
+ * `otelcol_processor_authentik_ecs_pipeline_errors{dataset}`.
  */
 import type { Counter } from 'prom-client';
 import type { ComponentSettings, Host, LogsConsumer, Processor } from '../../runtime/component.ts';
@@ -13,7 +13,7 @@ import type { EcsMapperOptions } from './mapper.ts';
 import { counter } from '../../runtime/telemetry/metrics.ts';
 import { ATTR_RECORD_ORIGINAL, DATASETS, EcsMapper } from './mapper.ts';
 
-export const ERRORS_METRIC = 'authentik_ecs_pipeline_errors_total';
+export const ERRORS_METRIC = 'otelcol_processor_authentik_ecs_pipeline_errors';
 
 function errorCounter(settings: ComponentSettings): Counter<'dataset'> {
   return counter(settings.metrics, {

@@ -78,7 +78,7 @@ async function backfill(label: string, latencyMs: number, concurrency: number): 
   await waitFor(() => r.events?.phase === 'incremental' && r.events.polls > 0, 3_600_000, 20);
   const secs = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const metrics = await settings.metrics.getSingleMetric('otelcol_authentik_receiver_requests_total')!.get();
+  const metrics = await settings.metrics.getSingleMetric('otelcol_receiver_authentik_requests')!.get();
   const requests = metrics.values
     .filter((v) => v.labels.dataset === 'events')
     .reduce((a, v) => a + v.value, 0);

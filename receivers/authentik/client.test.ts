@@ -241,7 +241,7 @@ describe('faults: classified, counted, logged once per episode, retried, health'
       assert.equal(page.results.length, 1);
       assert.equal(calls(), 4);
       assert.equal(
-        await metricValue(r.registry, 'otelcol_authentik_receiver_request_errors_total', {
+        await metricValue(r.registry, 'otelcol_receiver_authentik_request_errors', {
           dataset: 'events',
           kind: c.kind,
         }),
@@ -265,7 +265,7 @@ describe('faults: classified, counted, logged once per episode, retried, health'
     const page = await r.client.page('events', '/p/', {}, r.signal);
     assert.equal(page.results.length, 1);
     assert.equal(
-      await metricValue(r.registry, 'otelcol_authentik_receiver_request_errors_total', { kind: 'timeout' }),
+      await metricValue(r.registry, 'otelcol_receiver_authentik_request_errors', { kind: 'timeout' }),
       1,
     );
     assert.match(warnLines(r.logger)[0]!.msg, /timed out after 150 ms/);

@@ -32,7 +32,7 @@ function histogram(
   return new Histogram({ name, help, labelNames, buckets, registers: [reg] });
 }
 
-const PREFIX = 'otelcol_authentik_receiver_';
+const PREFIX = 'otelcol_receiver_authentik_';
 
 /** The metrics of one receiver instance (label `receiver` = component id). */
 export class ReceiverMetrics {
@@ -56,13 +56,13 @@ export class ReceiverMetrics {
     this.#receiver = receiver;
     this.#requests = counter(
       reg,
-      `${PREFIX}requests_total`,
+      `${PREFIX}requests`,
       'authentik API requests by dataset and HTTP status (or transport error kind)',
       ['receiver', 'dataset', 'status'],
     );
     this.#requestErrors = counter(
       reg,
-      `${PREFIX}request_errors_total`,
+      `${PREFIX}request_errors`,
       'Failed authentik API requests by dataset and error kind (each was retried)',
       ['receiver', 'dataset', 'kind'],
     );
@@ -75,7 +75,7 @@ export class ReceiverMetrics {
     );
     this.#emitted = counter(
       reg,
-      `${PREFIX}records_emitted_total`,
+      `${PREFIX}records_emitted`,
       'Records delivered to the pipeline (consume resolved) by dataset',
       ['receiver', 'dataset'],
     );
@@ -94,7 +94,7 @@ export class ReceiverMetrics {
     );
     this.#backfillTotal = gauge(
       reg,
-      `${PREFIX}backfill_pages_total`,
+      `${PREFIX}backfill_pages_estimated`,
       'Event backfill: estimated pages to read in total (0 when no backfill runs)',
       ['receiver'],
     );
@@ -106,33 +106,33 @@ export class ReceiverMetrics {
     );
     this.#deliveryRetries = counter(
       reg,
-      `${PREFIX}delivery_retries_total`,
+      `${PREFIX}delivery_retries`,
       'Batches offered again after the pipeline refused them (retryable)',
       ['receiver', 'dataset'],
     );
     this.#resyncs = counter(
       reg,
-      `${PREFIX}scan_resyncs_total`,
+      `${PREFIX}scan_resyncs`,
       'Times an event scan found pages shifted (inserts/deletes while paging) and re-located its position',
       ['receiver'],
     );
     this.#verifications = sharedCounter(reg, {
-      name: `${PREFIX}events_verifications_total`,
+      name: `${PREFIX}events_verifications`,
       help: 'Checks that the events above the verified edge are complete, by result (verified or mismatch)',
       labelNames: ['receiver', 'result'],
     });
     this.#verifyRequests = sharedCounter(reg, {
-      name: `${PREFIX}events_verify_requests_total`,
+      name: `${PREFIX}events_verify_requests`,
       help: 'Extra small requests made to verify the events above the verified edge',
       labelNames: ['receiver'],
     });
     this.#rereads = sharedCounter(reg, {
-      name: `${PREFIX}events_rereads_total`,
+      name: `${PREFIX}events_rereads`,
       help: 'Full re-reads of the events above the verified edge (after a mismatch, or verify_reread)',
       labelNames: ['receiver'],
     });
     this.#late = sharedCounter(reg, {
-      name: `${PREFIX}events_late_total`,
+      name: `${PREFIX}events_late`,
       help: 'Events found by re-reads older than the high-water mark (committed late) and delivered',
       labelNames: ['receiver'],
     });

@@ -133,9 +133,9 @@ describe('exactly once against the emulator', () => {
           const metrics = await settings.metrics.metrics();
           assert.match(
             metrics,
-            /otelcol_authentik_receiver_records_emitted_total\{receiver="authentik",dataset="events"\} \d+/,
+            /otelcol_receiver_authentik_records_emitted\{receiver="authentik",dataset="events"\} \d+/,
           );
-          assert.match(metrics, /otelcol_authentik_receiver_request_errors_total\{[^}]*kind="http_5\d\d"\}/);
+          assert.match(metrics, /otelcol_receiver_authentik_request_errors\{[^}]*kind="http_5\d\d"\}/);
           assert.ok(
             !metrics.includes(em.token) && !settings.logger.text().includes(em.token),
             'token leaked',

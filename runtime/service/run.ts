@@ -21,7 +21,7 @@ import type { CreateSendingQueue } from '../exporterhelper/queue.ts';
 import { buildGraph } from '../graph/graph.ts';
 import type { RuntimeLogger } from '../logger/logger.ts';
 import { currentComponent } from '../telemetry/context.ts';
-import { collectorMetrics, registerProcessMetrics } from '../telemetry/metrics.ts';
+import { collectorMetrics, registerBuildInfo, registerProcessMetrics } from '../telemetry/metrics.ts';
 import { startTelemetryServers } from '../telemetry/server.ts';
 import type { TelemetryServers } from '../telemetry/server.ts';
 import { StatusBoard } from '../telemetry/status.ts';
@@ -63,6 +63,7 @@ export async function runCollector(o: RunOptions): Promise<number> {
   const signals = o.signals ?? process;
   const registry = new Registry();
   registerProcessMetrics(registry);
+  registerBuildInfo(registry, o.buildInfo);
   const metrics = collectorMetrics(registry);
   const status = new StatusBoard(metrics);
 

@@ -11,6 +11,12 @@ import { runAs } from './context.ts';
 import type { CollectorMetrics } from './metrics.ts';
 
 /**
+ * The `transport` label of a receiver type's counters, as the OTel Collector sets it (`http` for
+ * receivers that talk HTTP); types without one get no label, as OTel's file-based receivers.
+ */
+const TRANSPORT_OF_TYPE: Readonly<Record<string, string>> = { authentik: 'http' };
+
+/**
  * The consumer a receiver pushes to: counts `otelcol_receiver_accepted_log_records` when the pipeline
  * accepted the batch and `otelcol_receiver_refused_log_records` when it rejected.
  */
@@ -20,7 +26,8 @@ export function instrumentReceiverOutput(
   m: CollectorMetrics,
   inflight: Inflight,
 ): LogsConsumer {
-  const labels = { receiver: id };
+  const transport = TRANSPORT_OF_TYPE[id.split('/')[0]!];
+  const labels = transport === undefined ? { receiver: id } : { receiver: id, transport };
   return {
     capabilities: { mutatesData: next.capabilities.mutatesData },
     consume: (batch: LogsBatch) =>
@@ -82,6 +89,8 @@ export function instrumentProcessorOutput(
  */
 export function instrumentExporter(id: string, e: Exporter, m: CollectorMetrics): Exporter {
   const labels = { exporter: id };
+  const flight = { exporter: id, data_type: 'logs' };
+  m.exporterInFlight.set(flight, 0);
   const ref = { kind: 'exporter' as const, id };
   return {
     capabilities: e.capabilities,
@@ -90,14 +99,30 @@ export function instrumentExporter(id: string, e: Exporter, m: CollectorMetrics)
     consume: (batch) =>
       runAs(ref, async () => {
         const n = batch.length;
+        m.exporterInFlight.inc(flight);
         try {
           await e.consume(batch);
         } catch (err) {
-          m.exporterSendFailed.inc(labels, n);
+          m.exporterSendFailed.inc({ ...labels, ...failureLabels(err) }, n);
           throw err;
+        } finally {
+          m.exporterInFlight.dec(flight);
         }
         m.exporterSent.inc(labels, n);
       }),
+  };
+}
+
+/**
+ * `error_permanent` and `error_type` of a failed send, as OTel's exporterhelper labels them
+ * (`error_type`: the HTTP status code when known, else `_OTHER`).
+ */
+function failureLabels(err: unknown): { error_permanent: string; error_type: string } {
+  const permanent = err instanceof CollectorError && err.code === ErrorCode.CONSUME_PERMANENT;
+  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status;
+  return {
+    error_permanent: String(permanent),
+    error_type: typeof status === 'number' && status >= 100 && status < 600 ? String(status) : '_OTHER',
   };
 }
 

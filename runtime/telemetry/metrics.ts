@@ -4,6 +4,7 @@
  * {@link gauge} / {@link histogram} (get-or-create) so that two instances of the same component type
  * share one metric instead of failing on a duplicate registration.
  */
+import { randomUUID } from 'node:crypto';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { ComponentKind } from '../component.ts';
@@ -71,18 +72,20 @@ export const KIND_LABEL: Record<ComponentKind, ComponentKind> = {
 
 /** The runtime's per-component metrics. */
 export interface CollectorMetrics {
-  receiverAccepted: Counter<'receiver'>;
-  receiverRefused: Counter<'receiver'>;
+  receiverAccepted: Counter<'receiver' | 'transport'>;
+  receiverRefused: Counter<'receiver' | 'transport'>;
   processorIncoming: Counter<'processor' | 'pipeline'>;
   processorOutgoing: Counter<'processor' | 'pipeline'>;
   exporterSent: Counter<'exporter'>;
-  exporterSendFailed: Counter<'exporter'>;
+  exporterSendFailed: Counter<'exporter' | 'error_permanent' | 'error_type'>;
+  /** Export requests currently in flight (including retry backoff). */
+  exporterInFlight: Gauge<'exporter' | 'data_type'>;
   /** Incremented by the sending queue when it rejects a batch (queue full, storage failure). */
   exporterEnqueueFailed: Counter<'exporter'>;
   /** Set by the sending queue: batches currently queued. */
-  exporterQueueSize: Gauge<'exporter'>;
+  exporterQueueSize: Gauge<'exporter' | 'data_type'>;
   /** Set by the sending queue: its capacity in batches. */
-  exporterQueueCapacity: Gauge<'exporter'>;
+  exporterQueueCapacity: Gauge<'exporter' | 'data_type'>;
   receiverDropped: Counter<'receiver' | 'reason'>;
   processorDropped: Counter<'processor' | 'pipeline' | 'reason'>;
   exporterDropped: Counter<'exporter' | 'reason'>;
@@ -103,13 +106,13 @@ export function collectorMetrics(registry: Registry): CollectorMetrics {
   const m: CollectorMetrics = {
     receiverAccepted: counter(registry, {
       name: 'otelcol_receiver_accepted_log_records',
-      help: 'Log records successfully pushed into the pipeline.',
-      labelNames: ['receiver'],
+      help: 'Number of log records successfully pushed into the pipeline.',
+      labelNames: ['receiver', 'transport'],
     }),
     receiverRefused: counter(registry, {
       name: 'otelcol_receiver_refused_log_records',
-      help: 'Log records the pipeline refused (the consume call rejected).',
-      labelNames: ['receiver'],
+      help: 'Number of log records that could not be pushed into the pipeline.',
+      labelNames: ['receiver', 'transport'],
     }),
     processorIncoming: counter(registry, {
       name: 'otelcol_processor_incoming_log_records',
@@ -128,8 +131,13 @@ export function collectorMetrics(registry: Registry): CollectorMetrics {
     }),
     exporterSendFailed: counter(registry, {
       name: 'otelcol_exporter_send_failed_log_records',
-      help: 'Log records the exporter failed to deliver (the send rejected).',
-      labelNames: ['exporter'],
+      help: 'Number of log records in failed attempts to send to destination (the exporter gave up on them).',
+      labelNames: ['exporter', 'error_permanent', 'error_type'],
+    }),
+    exporterInFlight: gauge(registry, {
+      name: 'otelcol_exporter_in_flight_requests',
+      help: 'Number of export requests currently in-flight (including retry backoff).',
+      labelNames: ['exporter', 'data_type'],
     }),
     exporterEnqueueFailed: counter(registry, {
       name: 'otelcol_exporter_enqueue_failed_log_records',
@@ -139,12 +147,12 @@ export function collectorMetrics(registry: Registry): CollectorMetrics {
     exporterQueueSize: gauge(registry, {
       name: 'otelcol_exporter_queue_size',
       help: 'Batches currently in the sending queue.',
-      labelNames: ['exporter'],
+      labelNames: ['exporter', 'data_type'],
     }),
     exporterQueueCapacity: gauge(registry, {
       name: 'otelcol_exporter_queue_capacity',
       help: 'Capacity of the sending queue, in batches.',
-      labelNames: ['exporter'],
+      labelNames: ['exporter', 'data_type'],
     }),
     receiverDropped: counter(registry, {
       name: 'otelcol_receiver_dropped_log_records',
@@ -176,18 +184,34 @@ export function collectorMetrics(registry: Registry): CollectorMetrics {
   return m;
 }
 
-/** Process metrics: uptime, resident memory, heap, CPU. */
-export function registerProcessMetrics(registry: Registry, startedAt = Date.now()): void {
-  gauge(registry, {
-    name: 'otelcol_process_uptime',
-    help: 'Seconds since the collector started.',
+/** A counter whose value is read at scrape time (a total kept elsewhere, e.g. CPU time). */
+function observedCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  if (registry.getSingleMetric(name)) return;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
     collect() {
-      this.set((Date.now() - startedAt) / 1000);
+      this.reset();
+      this.inc(read());
     },
   });
+}
+
+/**
+ * Process metrics as the OTel Collector exposes them (same names, types and units): uptime and CPU
+ * seconds are counters, memory figures gauges.
+ */
+export function registerProcessMetrics(registry: Registry, startedAt = Date.now()): void {
+  observedCounter(
+    registry,
+    'otelcol_process_uptime',
+    'Uptime of the process, in seconds.',
+    () => (Date.now() - startedAt) / 1000,
+  );
   gauge(registry, {
     name: 'otelcol_process_memory_rss',
-    help: 'Resident set size of the collector process, in bytes.',
+    help: 'Total physical memory (resident set size), in bytes.',
     collect() {
       this.set(process.memoryUsage.rss());
     },
@@ -199,12 +223,29 @@ export function registerProcessMetrics(registry: Registry, startedAt = Date.now(
       this.set(process.memoryUsage().heapUsed);
     },
   });
-  gauge(registry, {
-    name: 'otelcol_process_cpu_seconds',
-    help: 'CPU time (user + system) used by the collector process, in seconds.',
-    collect() {
+  observedCounter(
+    registry,
+    'otelcol_process_cpu_seconds',
+    'Total CPU user and system time, in seconds.',
+    () => {
       const u = process.cpuUsage();
-      this.set((u.user + u.system) / 1e6);
+      return (u.user + u.system) / 1e6;
     },
-  });
+  );
+}
+
+/**
+ * The build-info metric, as the OTel Collector exposes its resource: `target_info` = 1 with
+ * `service_name`, `service_version` and `service_instance_id` (new for every process start).
+ */
+export function registerBuildInfo(
+  registry: Registry,
+  info: { name: string; version: string },
+  instanceId: string = randomUUID(),
+): void {
+  gauge(registry, {
+    name: 'target_info',
+    help: 'Target metadata',
+    labelNames: ['service_name', 'service_version', 'service_instance_id'],
+  }).set({ service_name: info.name, service_version: info.version, service_instance_id: instanceId }, 1);
 }

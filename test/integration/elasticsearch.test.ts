@@ -309,6 +309,6 @@ if (servers.length === 0) {
 }
 
 async function metric(settings: TestSettings, outcome: string): Promise<number> {
-  const m = await settings.metrics.getSingleMetric('otelcol_exporter_elasticsearch_documents_total')?.get();
+  const m = await settings.metrics.getSingleMetric('otelcol_exporter_elasticsearch_documents')?.get();
   return m?.values.find((v) => v.labels['outcome'] === outcome)?.value ?? 0;
 }

@@ -13,18 +13,19 @@ export interface QueueMetrics {
 
 export function queueMetrics(settings: ComponentSettings, capacity: number): QueueMetrics {
   const labels = { exporter: settings.id };
+  const gaugeLabels = { exporter: settings.id, data_type: 'logs' }; // as OTel's exporterhelper
   const m: QueueMetrics = {
     size: boundGauge(
       settings.metrics,
       'otelcol_exporter_queue_size',
       'Batches currently in the sending queue.',
-      labels,
+      gaugeLabels,
     ),
     capacity: boundGauge(
       settings.metrics,
       'otelcol_exporter_queue_capacity',
       'Capacity of the sending queue, in batches.',
-      labels,
+      gaugeLabels,
     ),
     enqueueFailed: boundCounter(
       settings.metrics,

@@ -1,7 +1,8 @@
 // Program otelcol-ac is the OpenTelemetry Collector that authentik-collector's tests talk to.
 //
 // It is assembled from published collector modules at one release (see go.mod): the core `otlp`
-// receiver, the core `debug` exporter and the contrib `file` exporter. Nothing else is compiled in,
+// receiver, the core `debug` and `otlphttp` exporters (the latter so tests can see the exporter
+// queue and send-failure telemetry of a real collector) and the contrib `file` exporter. Nothing else is compiled in,
 // so the binary stays small and builds in a few minutes on a cold module cache.
 //
 // Built and started by test/peers/otelcol.sh; not shipped.
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
@@ -45,6 +47,7 @@ func components() (otelcol.Factories, error) {
 	if factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		debugexporter.NewFactory(),
 		fileexporter.NewFactory(),
+		otlphttpexporter.NewFactory(),
 	); err != nil {
 		return otelcol.Factories{}, err
 	}
