@@ -113,14 +113,8 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
       dataset: 'authentik.event',
       namespace: 'default',
     });
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'indexed' }),
-      5,
-    );
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: '200' }),
-      1,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'indexed' }), 5);
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: '200' }), 1);
     assert.ok(
       (await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_sent_bytes', { encoding: 'wire' })) > 0,
     );
@@ -151,10 +145,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await ctx.exp.consume(records(10));
     await ctx.exp.consume(records(10));
     assert.equal(ctx.fake.docs.size, 10);
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }),
-      10,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }), 10);
     assert.equal(ctx.settings.drops.length, 0);
   });
 
@@ -202,9 +193,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
       await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'dead_lettered' }),
       10,
     );
-    assert.ok(
-      (await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'retried' })) > 0,
-    );
+    assert.ok((await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'retried' })) > 0);
   });
 
   test('only the refused items are re-sent', async () => {
@@ -228,10 +217,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     assert.ok(b!.at - a!.at >= 950, `waited ${b!.at - a!.at} ms between attempts`);
     assert.ok(Date.now() - t0 >= 950);
     assert.equal(ctx.fake.docs.size, 3);
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: '429' }),
-      1,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: '429' }), 1);
   });
 
   test('connection reset mid-response: re-sent, the already indexed documents come back as 409', async () => {
@@ -240,10 +226,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await ctx.exp.consume(records(4));
     assert.equal(ctx.fake.docs.size, 4);
     assert.equal(ctx.fake.bulkRequests.length, 2);
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }),
-      4,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }), 4);
     assert.equal(
       await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: 'network_error' }),
       1,
@@ -255,10 +238,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     ctx.fake.bulkFault = (n) => (n <= 2 ? { reset: 'before' } : undefined);
     await ctx.exp.consume(records(3));
     assert.equal(ctx.fake.docs.size, 3);
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }),
-      0,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' }), 0);
   });
 
   test('a server slower than timeout: the attempt is abandoned and retried', async () => {
@@ -269,10 +249,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await ctx.exp.consume(records(2));
     assert.ok(Date.now() - t0 >= 200);
     assert.equal(ctx.fake.docs.size, 2);
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: 'timeout' }),
-      1,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: 'timeout' }), 1);
   });
 
   test('401 is permanent: PermanentError, health permanent_error, no secret anywhere', async () => {
@@ -375,10 +352,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     ctx.fake.itemFault = (doc) => (doc.id === 'id-1' ? 400 : undefined);
     await ctx.exp.consume(records(3));
     assert.deepEqual(ctx.settings.drops, [{ count: 1, reason: 'permanent_rejected_by_elasticsearch' }]);
-    assert.equal(
-      await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'rejected' }),
-      1,
-    );
+    assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_documents', { outcome: 'rejected' }), 1);
     assert.ok(
       ctx.settings.logger.lines.some(
         (l) => l.level === 'warn' && String(l.fields['reasons']).includes('injected 400'),

@@ -206,10 +206,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.shutdown();
     assert.equal(fake.requests.length, 2);
     assert.ok(waited >= 950, `waited only ${waited} ms despite Retry-After: 1`);
-    assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'throttled' }),
-      1,
-    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'throttled' }), 1);
     assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_retries', {}), 1);
     assert.deepEqual(
       settings.statuses.map((s) => s.status),
@@ -224,10 +221,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.consume([ecsRecord(1), ecsRecord(2)]);
     await exp.shutdown();
     assert.equal(fake.requests.length, 3);
-    assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }),
-      2,
-    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }), 2);
     assert.equal(
       await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'retryable_status' }),
       2,
@@ -249,10 +243,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     });
     await exp.shutdown();
     assert.equal(fake.requests.length, 1);
-    assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'failed' }),
-      2,
-    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'failed' }), 2);
     // Nothing was delivered: the caller accounts for the batch, the exporter does not report a drop.
     assert.deepEqual(settings.drops, []);
   });
@@ -281,10 +272,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
         await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'rejected' }),
         2,
       );
-      assert.equal(
-        await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }),
-        1,
-      );
+      assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }), 1);
       assert.equal(
         await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'partial_success' }),
         1,
@@ -299,10 +287,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.consume([ecsRecord(1)]);
     await exp.shutdown();
     assert.deepEqual(settings.drops, []);
-    assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'success' }),
-      1,
-    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'success' }), 1);
   });
 
   test('a response slower than timeout is abandoned and retried', async () => {
@@ -315,10 +300,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.shutdown();
     assert.equal(fake.requests.length, 2);
     assert.ok(took < 1400, `took ${took} ms: the timeout did not cut the slow request`);
-    assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'timeout' }),
-      1,
-    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_requests', { outcome: 'timeout' }), 1);
   });
 
   test('retries stop at max_elapsed_time with a permanent error', async () => {
@@ -390,10 +372,7 @@ describe('otlphttp exporter against a fake endpoint', () => {
     await exp.shutdown();
     assert.equal(fake.requests.length, 3);
     assert.deepEqual(settings.drops, [{ count: 10, reason: 'otlp_permanent_error' }]);
-    assert.equal(
-      await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }),
-      15,
-    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }), 15);
   });
 
   test('shutdown stops retrying: the pending consume rejects as retryable (the caller keeps the data)', async () => {

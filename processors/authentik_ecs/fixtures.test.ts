@@ -101,7 +101,9 @@ describe(
     }
 
     test('no document was counted as an error', async () => {
-      const text = await settings.metrics.getSingleMetricAsString('otelcol_processor_authentik_ecs_pipeline_errors');
+      const text = await settings.metrics.getSingleMetricAsString(
+        'otelcol_processor_authentik_ecs_pipeline_errors',
+      );
       assert.doesNotMatch(text, /otelcol_processor_authentik_ecs_pipeline_errors\{[^}]*\} [1-9]/);
     });
   },
