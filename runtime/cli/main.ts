@@ -8,6 +8,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage, 130 aborted by a second signal.
  */
+import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,8 @@ export interface CliIo {
   stderr: { write(s: string): unknown; isTTY?: boolean };
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
+  /** Source of SIGINT/SIGTERM/SIGHUP (default `process`). */
+  signals?: EventEmitter;
 }
 
 export const USAGE = `Usage: ${NAME} <command> [options]
@@ -153,6 +156,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
 
   try {
     if (command === 'components') return await components(io, files, values.json === true);
+    if (command === 'doctor') return fail(io, 'doctor is not available in this build', ExitCode.RUNTIME_FAILURE);
     if (files.length === 0) {
       const dflt = resolve(io.cwd, 'collector.yaml');
       if (!existsSync(dflt)) {
@@ -163,7 +167,13 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     const config = await loadConfig(files, { cwd: io.cwd, env: io.env, set: values.set ?? [] });
     applyLogSettings(logger, config, level, format);
     if (command === 'validate') return await validate(io, config, logger);
-    return await runCollector({ config, logger, buildInfo: { name: NAME, version: version() } });
+    const reload = async () => {
+      const next = await loadConfig(files, { cwd: io.cwd, env: io.env, set: values.set ?? [] });
+      await checkBuild(next, logger);
+      applyLogSettings(logger, next, level, format);
+      return next;
+    };
+    return await runWithReload(config, logger, reload, io.signals ?? process);
   } catch (err) {
     return reportError(io, err, logger);
   }
@@ -180,9 +190,73 @@ function applyLogSettings(
   if (format === undefined && logs.format !== undefined) logger.setFormat(logs.format);
 }
 
-async function validate(io: CliIo, config: ResolvedConfig, logger: RuntimeLogger): Promise<number> {
-  for (const w of config.warnings)
-    logger.warn(`${w.path}: ${w.message}`, w.location ? { location: w.location } : {});
+/**
+ * Runs the collector; SIGHUP reloads the configuration as otelcol and Vector do: the files are read
+ * and validated again and every component is created (as `validate` does); when that works the running
+ * pipelines shut down gracefully (draining, checkpoints kept) and start again with the new
+ * configuration, otherwise the error is logged and the old configuration keeps running.
+ */
+async function runWithReload(
+  first: ResolvedConfig,
+  logger: RuntimeLogger,
+  reload: () => Promise<ResolvedConfig>,
+  source: EventEmitter,
+): Promise<number> {
+  const proxy = new EventEmitter();
+  let stopping = false;
+  let reloading = false;
+  let next: ResolvedConfig | undefined;
+  const forward = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    stopping = true;
+    proxy.emit(sig);
+  };
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  const onHup = () => {
+    if (reloading || stopping) return;
+    reloading = true;
+    logger.info('received SIGHUP: reloading the configuration');
+    reload().then(
+      (cfg) => {
+        reloading = false;
+        if (stopping) return;
+        next = cfg;
+        logger.info('new configuration is valid: restarting the pipelines with it');
+        proxy.emit('SIGTERM');
+      },
+      (err: unknown) => {
+        reloading = false;
+        const msg = err instanceof ConfigError ? err.message : errorMessage(err);
+        logger.error(`configuration reload failed; still running the previous configuration: ${msg}`);
+      },
+    );
+  };
+  source.on('SIGINT', onInt);
+  source.on('SIGTERM', onTerm);
+  source.on('SIGHUP', onHup);
+  try {
+    let config = first;
+    for (;;) {
+      const code = await runCollector({
+        config,
+        logger,
+        buildInfo: { name: NAME, version: version() },
+        signals: proxy,
+      });
+      if (next === undefined || stopping) return code;
+      config = next;
+      next = undefined;
+      logger.info('configuration reloaded');
+    }
+  } finally {
+    source.off('SIGINT', onInt);
+    source.off('SIGTERM', onTerm);
+    source.off('SIGHUP', onHup);
+  }
+}
+
+/** Creates every component of `config` and releases them again (what `run` does before starting). */
+async function checkBuild(config: ResolvedConfig, logger: RuntimeLogger) {
   const registry = new Registry();
   const metrics = collectorMetrics(registry);
   const graph = await buildGraph(config, {
@@ -195,6 +269,13 @@ async function validate(io: CliIo, config: ResolvedConfig, logger: RuntimeLogger
   });
   // Created but never started: release whatever `create` acquired.
   await Promise.allSettled(allNodes(graph).map((n) => n.component.shutdown()));
+  return graph;
+}
+
+async function validate(io: CliIo, config: ResolvedConfig, logger: RuntimeLogger): Promise<number> {
+  for (const w of config.warnings)
+    logger.warn(`${w.path}: ${w.message}`, w.location ? { location: w.location } : {});
+  const graph = await checkBuild(config, logger);
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
   const procs = [...graph.processors.values()].reduce((n, l) => n + l.length, 0);
   io.stdout.write(

@@ -4,7 +4,7 @@
  * what `run` would only find at start.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -194,5 +194,64 @@ describe('telemetry ports', () => {
     const bad = cli(['validate', '-c', join(ROOT, 'collector.yaml')], dir, { AC_METRICS_ADDRESS: 'nowhere' });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /service\.telemetry\.metrics\.address: must be "host:port"/);
+  });
+});
+
+describe('SIGHUP reloads the configuration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-cli-hup-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const config = (out: string, extra = '') => `receivers:
+  file: { path: in.ndjson, follow: true, poll_interval: 50ms${extra} }
+exporters:
+  file: { path: ${out} }
+service:
+  telemetry: { metrics: { address: "" }, health: { address: "" } }
+  pipelines:
+    logs: { receivers: [file], exporters: [file] }
+`;
+
+  test('a valid new configuration replaces the running one; an invalid one is logged and the old one keeps running', async () => {
+    writeFileSync(join(dir, 'in.ndjson'), '{"n":1}\n');
+    writeFileSync(join(dir, 'c.yaml'), config('one.ndjson'));
+    const child = spawn(process.execPath, [BIN, 'run', '--config', 'c.yaml'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', AUTHENTIK_COLLECTOR_NO_REEXEC: '1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '');
+    const until = async (cond: () => boolean, what: string) => {
+      const end = Date.now() + 20_000;
+      while (!cond()) {
+        if (Date.now() > end) throw new Error(`${what}; stderr:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      await until(() => read('one.ndjson') === '{"n":1}\n', 'the first configuration runs');
+      // Invalid: logged, nothing restarts, the old pipeline still delivers.
+      writeFileSync(join(dir, 'c.yaml'), config('two.ndjson', ', poll_intervall: 1s'));
+      child.kill('SIGHUP');
+      await until(
+        () => /configuration reload failed; still running the previous configuration/.test(stderr),
+        'reload failure logged',
+      );
+      assert.match(stderr, /poll_intervall/);
+      writeFileSync(join(dir, 'in.ndjson'), '{"n":1}\n{"n":2}\n');
+      await until(() => read('one.ndjson') === '{"n":1}\n{"n":2}\n', 'the old configuration keeps running');
+      // Valid: the pipelines restart with it (the exporter now writes elsewhere).
+      writeFileSync(join(dir, 'c.yaml'), config('two.ndjson'));
+      child.kill('SIGHUP');
+      await until(() => /configuration reloaded/.test(stderr), 'reloaded');
+      writeFileSync(join(dir, 'in.ndjson'), '{"n":1}\n{"n":2}\n{"n":3}\n');
+      await until(() => read('two.ndjson').includes('{"n":3}'), 'the new configuration runs');
+      assert.equal(child.exitCode, null, 'still running');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
