@@ -1,14 +1,23 @@
 /**
  * `npm run demo`: the collector's main job with no external server. Starts the authentik API
- * emulator, runs the real CLI with the default collector.yaml against it (writing ECS documents to
- * ./data/), shows progress until every event, user and group has arrived, stops the collector with
- * SIGTERM and prints a summary.
+ * emulator, runs the real CLI with the default collector.yaml against it, shows progress until every
+ * event, user and group has arrived, stops the collector with SIGTERM and prints a summary.
  *
- * Options: --events N (default 5000), --port P (default 9080), --config F (default collector.yaml),
- * --keep (do not clear ./data/authentik.ndjson and ./data/state from a previous demo run).
+ * The demo writes into its own directory (default ./data/demo: documents in authentik.ndjson,
+ * checkpoints in state/), never into ./data/authentik.ndjson and ./data/state where a real run writes:
+ * it overrides the `file` exporter's path and the `file_storage` directory with `--set`.
+ *
+ * Options (`npm run demo -- --help`):
+ *   --events N            events in the emulator (default 5000)
+ *   --port P              emulator port (default 9080; 0 = any free port)
+ *   --config F            collector configuration (default collector.yaml)
+ *   --dir D               the demo's directory (default data/demo)
+ *   --output F            where the documents are expected (default <dir>/authentik.ndjson)
+ *   --keep                keep <dir> from a previous demo run (the collector resumes from its checkpoints)
+ *   --timeout-seconds S   give up after S seconds (default 300)
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -20,19 +29,30 @@ const { values } = parseArgs({
     events: { type: 'string', default: '5000' },
     port: { type: 'string', default: '9080' },
     config: { type: 'string', default: 'collector.yaml' },
-    output: { type: 'string', default: 'data/authentik.ndjson' },
+    dir: { type: 'string', default: 'data/demo' },
+    output: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'timeout-seconds': { type: 'string', default: '300' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  const doc = readFileSync(import.meta.filename, 'utf8');
+  process.stdout.write(`${/Options[^\n]*\n((?: \*   .*\n)+)/.exec(doc)![1]!.replace(/^ \*/gm, '')}`);
+  process.exit(0);
+}
 const events = Number(values.events);
-const output = path.resolve(root, values.output);
+const demoDir = path.resolve(root, values.dir);
+const output = path.resolve(root, values.output ?? path.join(values.dir, 'authentik.ndjson'));
+const stateDir = path.join(demoDir, 'state');
 const configPath = path.resolve(root, values.config);
 
 if (!values.keep) {
-  for (const p of [output, path.resolve(root, 'data/state')]) {
+  for (const p of [output, stateDir]) {
     if (existsSync(p)) {
-      console.log(`demo: removing ${path.relative(root, p)} from a previous run (pass --keep to keep it)`);
+      console.log(
+        `demo: removing ${path.relative(root, p)} from a previous demo run (pass --keep to keep it)`,
+      );
       rmSync(p, { recursive: true, force: true });
     }
   }
@@ -47,13 +67,44 @@ console.log(
 const started = Date.now();
 const child = spawn(
   process.execPath,
-  [path.join(root, 'bin/authentik-collector.js'), 'run', '--config', configPath],
+  [
+    path.join(root, 'bin/authentik-collector.js'),
+    'run',
+    '--config',
+    configPath,
+    // The demo's own directory, whatever the configuration says.
+    '--set',
+    `exporters::file::path=${JSON.stringify(output)}`,
+    '--set',
+    `extensions::file_storage::directory=${JSON.stringify(stateDir)}`,
+  ],
   {
     cwd: root,
     env: { ...process.env, AUTHENTIK_URL: emulator.url, AUTHENTIK_TOKEN: emulator.token },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'inherit', 'pipe'],
   },
 );
+
+// One progress line at the bottom of a terminal; the collector's log lines are printed above it (the
+// line is cleared, the log written, the line redrawn), so the two never mix. Without a terminal the
+// progress is a plain line every 10 s.
+const tty = process.stderr.isTTY === true;
+let progress = '';
+child.stderr!.on('data', (chunk: Buffer) => {
+  if (tty && progress) process.stderr.write('\r\x1b[2K');
+  process.stderr.write(chunk);
+  if (tty && progress) process.stderr.write(progress);
+});
+let lastPlain = 0;
+function showProgress(line: string): void {
+  if (tty) {
+    progress = line;
+    process.stderr.write(`\r\x1b[2K${line}`);
+  } else if (Date.now() - lastPlain >= 10_000) {
+    lastPlain = Date.now();
+    process.stderr.write(`${line}\n`);
+  }
+}
 let exited: number | null | undefined;
 const exitPromise = new Promise<number | null>((resolve) =>
   child.on('exit', (code) => resolve((exited = code))),
@@ -107,12 +158,13 @@ while (exited === undefined && Date.now() < deadline) {
   await new Promise((r) => setTimeout(r, 1000));
   t = await tally();
   const secs = ((Date.now() - started) / 1000).toFixed(0);
-  process.stderr.write(
-    `\rdemo: ${secs}s  events ${t.events}/${expected.events}  users ${t.users}/${expected.users}  groups ${t.groups}/${expected.groups}   `,
+  showProgress(
+    `demo: ${secs}s  events ${t.events}/${expected.events}  users ${t.users}/${expected.users}  groups ${t.groups}/${expected.groups}`,
   );
   if (t.eventIds.size >= expected.events && t.users >= expected.users && t.groups >= expected.groups) break;
 }
-process.stderr.write('\n');
+if (tty) process.stderr.write('\n');
+progress = '';
 if (exited === undefined) child.kill('SIGTERM');
 const code = await exitPromise;
 t = await tally();

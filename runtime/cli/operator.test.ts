@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -252,6 +252,50 @@ service:
       assert.equal(await exited, 0, stderr);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('npm run demo', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-demo-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('writes only into its own directory; progress and log lines never share a line', () => {
+    const real = join(ROOT, 'data', 'authentik.ndjson');
+    const before = existsSync(real) ? statSync(real).mtimeMs : undefined;
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, 'test/demo.ts'), '--events', '200', '--port', '0', '--dir', dir, '--timeout-seconds', '60'],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', AC_METRICS_ADDRESS: '', AC_HEALTH_ADDRESS: '' },
+        encoding: 'utf8',
+        timeout: 90_000,
+      },
+    );
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /result {13}OK: everything arrived/);
+    assert.equal(readFileSync(join(dir, 'authentik.ndjson'), 'utf8').trim().split('\n').length >= 200, true);
+    assert.ok(existsSync(join(dir, 'state')), 'checkpoints in <dir>/state');
+    assert.equal(
+      existsSync(real) ? statSync(real).mtimeMs : undefined,
+      before,
+      './data/authentik.ndjson untouched',
+    );
+    for (const line of r.stderr.split('\n').filter((l) => l !== '')) {
+      assert.ok(line.startsWith('{') || line.startsWith('demo: '), `a line that mixes output: ${line}`);
+    }
+    const help = spawnSync(process.execPath, [join(ROOT, 'test/demo.ts'), '--help'], { encoding: 'utf8' });
+    for (const opt of [
+      '--events',
+      '--port',
+      '--config',
+      '--dir',
+      '--output',
+      '--keep',
+      '--timeout-seconds',
+    ]) {
+      assert.ok(help.stdout.includes(opt), `--help documents ${opt}`);
     }
   });
 });
