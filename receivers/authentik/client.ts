@@ -388,13 +388,13 @@ export class AuthentikClient {
     dataset: Dataset,
     path: string,
     signal: AbortSignal,
-  ): Promise<{ body: unknown } | { kind: string }> {
+  ): Promise<{ body: unknown } | { kind: string; message?: string }> {
     try {
       const { body } = await this.#get(dataset, path, {}, signal, false, false);
       return { body };
     } catch (e) {
       if (e instanceof StoppedError) throw e;
-      if (e instanceof ApiError) return { kind: e.kind };
+      if (e instanceof ApiError) return { kind: e.kind, message: e.message };
       if (e instanceof InvalidPageError) return { kind: 'http_404' };
       return { kind: 'other' };
     }

@@ -185,8 +185,10 @@ export class AuthentikReceiver implements Receiver {
   /** `version_current` from the admin endpoint; without permission the shapes of list responses tell. */
   async #detectVersion(signal: AbortSignal): Promise<void> {
     const log = this.#settings.logger;
+    let failure: { kind: string; message?: string } | undefined;
     for (let attempt = 1; attempt <= 3; attempt++) {
       const r = await this.#client.tryJson('version', VERSION_PATH, signal);
+      failure = 'kind' in r ? r : undefined;
       if ('body' in r) {
         const v = versionFromBody(r.body);
         if (v) {
@@ -204,6 +206,14 @@ export class AuthentikReceiver implements Receiver {
       )
         break;
       if (await sleep(1000 * attempt, signal)) throw new StoppedError();
+    }
+    if (failure && !failure.kind.startsWith('http_')) {
+      // Unreachable is not a token problem: say so first (the data loops retry and log it too).
+      log.warn(
+        `${failure.message ?? `cannot connect to authentik (${failure.kind})`} reading ${VERSION_PATH}; ` +
+          'the API generation will be detected from response shapes once authentik answers',
+      );
+      return;
     }
     log.info(
       `${VERSION_PATH} not readable with this token; detecting the API generation from response shapes`,

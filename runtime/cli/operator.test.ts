@@ -299,3 +299,58 @@ describe('npm run demo', () => {
     }
   });
 });
+
+describe('unreachable authentik', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-cli-unreach-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the first message about authentik says "cannot connect", not the token', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    await new Promise<void>((r) => blocker.close(() => r())); // a port nobody listens on
+    writeFileSync(
+      join(dir, 'c.yaml'),
+      `receivers:
+  authentik: { endpoint: "http://127.0.0.1:${port}", token: not-the-problem-123 }
+exporters:
+  file: { path: out.ndjson }
+service:
+  telemetry: { metrics: { address: "" }, health: { address: "" } }
+  pipelines:
+    logs: { receivers: [authentik], exporters: [file] }
+`,
+    );
+    const child = spawn(process.execPath, [BIN, 'run', '--config', 'c.yaml'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', AUTHENTIK_COLLECTOR_NO_REEXEC: '1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const problems = () =>
+        stderr
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { level: string; msg: string })
+          .filter((l) => l.level !== 'info' && !/no storage configured/.test(l.msg));
+      const end = Date.now() + 30_000;
+      while (problems().length === 0) {
+        if (Date.now() > end) throw new Error(`no warning within 30 s:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const first = problems()[0]!.msg;
+      assert.match(
+        first,
+        new RegExp(`^cannot connect to authentik at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`),
+      );
+      assert.doesNotMatch(first, /token/i);
+      assert.doesNotMatch(stderr, /not readable with this token/);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
