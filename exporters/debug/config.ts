@@ -3,6 +3,7 @@
  */
 import * as z from 'zod';
 import { positiveInt } from '../../runtime/config/types.ts';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 /** Schema of `exporters.debug[/name]`. */
 export const configSchema = z.strictObject({
@@ -21,3 +22,29 @@ export type Config = z.output<typeof configSchema>;
 export function createDefaultConfig(): Record<string, unknown> {
   return { verbosity: 'basic', sampling_initial: 2, sampling_thereafter: 1 };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and exporters/debug/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['verbosity'],
+    type: '`basic` \\| `normal` \\| `detailed`',
+    default: '`basic`',
+    description:
+      '`basic`: one line per batch with its record count. `normal`: that line plus one line per record (time, severity, event name, body as JSON, attributes as `key=value`). `detailed`: every field of every record (timestamps with nanoseconds, severity, event name, resource, scope, attributes, body pretty-printed).',
+  },
+  {
+    names: ['sampling_initial'],
+    type: 'int > 0',
+    default: '`2`',
+    description: 'Batches printed in each one-second window before sampling starts.',
+  },
+  {
+    names: ['sampling_thereafter'],
+    type: 'int > 0',
+    default: '`1`',
+    description: 'After the initial ones, print every Nth batch in the window. `1` prints all.',
+  },
+]);

@@ -11,6 +11,7 @@ import {
   secret,
   tlsSchema,
 } from '../../runtime/config/types.ts';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 const MIB = 1024 * 1024;
 
@@ -165,3 +166,169 @@ export function createDefaultConfig(): Record<string, unknown> {
     data_stream: { dataset: 'authentik.event', namespace: 'default' },
   };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and exporters/elasticsearch/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['endpoints'],
+    type: 'list of URLs',
+    default: '— (required)',
+    description:
+      "Base URLs of the cluster's HTTP nodes (`http`/`https`, a path prefix is kept, no credentials, no query). Requests go round-robin; an endpoint that refuses a connection is skipped for `endpoint_cooldown` and the request fails over to the next one.",
+  },
+  {
+    names: ['auth.api_key'],
+    type: 'secret',
+    default: '—',
+    description:
+      'API key: the encoded form Kibana shows (base64 of `id:key`) or the raw `id:key` pair (encoded for you). Sent as `Authorization: ApiKey …`.',
+  },
+  {
+    names: ['auth.api_key_file'],
+    type: 'path',
+    default: '—',
+    description:
+      'Read the API key from this file (relative to the config file; trailing whitespace trimmed).',
+  },
+  {
+    names: ['auth.username', 'auth.password'],
+    type: 'string / secret',
+    default: '—',
+    description: 'Basic authentication; set together.',
+  },
+  {
+    names: ['auth.password_file'],
+    type: 'path',
+    default: '—',
+    description: 'Read the password from this file.',
+  },
+  {
+    names: ['auth.bearer_token'],
+    type: 'secret',
+    default: '—',
+    description: '`Authorization: Bearer …` (e.g. an OAuth2 / service token).',
+  },
+  {
+    names: ['auth.bearer_token_file'],
+    type: 'path',
+    default: '—',
+    description: 'Read the bearer token from this file.',
+  },
+  {
+    names: ['tls.ca_file'],
+    type: 'path',
+    default: 'system CAs',
+    description: 'CA bundle to verify the server with.',
+  },
+  {
+    names: ['tls.cert_file', 'tls.key_file'],
+    type: 'path',
+    default: '—',
+    description: 'Client certificate and key (set together).',
+  },
+  {
+    names: ['tls.insecure_skip_verify'],
+    type: 'bool',
+    default: '`false`',
+    description: 'Do not verify the server certificate (logged as a warning).',
+  },
+  { names: ['tls.server_name'], type: 'string', default: 'from URL', description: 'SNI / name to verify.' },
+  {
+    names: ['compression'],
+    type: '`gzip` \\| `none`',
+    default: '`gzip`',
+    description: 'Request body compression (gzip level 1: fast, ~7× smaller NDJSON).',
+  },
+  {
+    names: ['timeout'],
+    type: 'duration',
+    default: '`30s`',
+    description:
+      'Deadline of one HTTP request (connect, send, full response). A slower request is abandoned and retried.',
+  },
+  {
+    names: ['flush.max_documents'],
+    type: 'int',
+    default: '`1000`',
+    description: 'Documents per `_bulk` request. A consumed batch is split into several requests.',
+  },
+  {
+    names: ['flush.max_bytes'],
+    type: 'byte size',
+    default: '`5MiB`',
+    description:
+      "Uncompressed NDJSON bytes per `_bulk` request (keep below the server's `http.max_content_length`, 100MB by default). A single larger document travels alone.",
+  },
+  {
+    names: ['max_in_flight'],
+    type: 'int',
+    default: '`2`',
+    description: '`_bulk` requests sent concurrently for one consumed batch.',
+  },
+  {
+    names: ['endpoint_cooldown'],
+    type: 'duration',
+    default: '`30s`',
+    description:
+      'How long an endpoint that refused a connection is skipped (when every endpoint is down they are all tried anyway).',
+  },
+  {
+    names: ['retry.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description: 'Retry retryable failures (below).',
+  },
+  { names: ['retry.initial_interval'], type: 'duration', default: '`1s`', description: 'First backoff.' },
+  { names: ['retry.max_interval'], type: 'duration', default: '`30s`', description: 'Backoff cap.' },
+  {
+    names: ['retry.max_elapsed_time'],
+    type: 'duration',
+    default: '`0`',
+    description:
+      'Give up after this long (per request group) and reject the batch with a retryable error; `0` = retry until delivered or shut down.',
+  },
+  { names: ['retry.multiplier'], type: 'number', default: '`1.5`', description: 'Backoff growth.' },
+  { names: ['retry.randomization_factor'], type: 'number', default: '`0.5`', description: 'Jitter (±50%).' },
+  {
+    names: ['dead_letter.path'],
+    type: 'path',
+    default: '—',
+    description:
+      'Append every permanently rejected document here (NDJSON, format below). Absent: rejections are only counted and logged.',
+  },
+  {
+    names: ['setup.templates'],
+    type: 'bool',
+    default: '`true`',
+    description: 'Install the component and index templates on start (below).',
+  },
+  {
+    names: ['setup.template_priority'],
+    type: 'int',
+    default: '`250`',
+    description:
+      "Priority of the index templates: above the built-in `logs` template (100) and Fleet's integration templates (200).",
+  },
+  {
+    names: ['index'],
+    type: 'string',
+    default: '—',
+    description:
+      'Static target (index, alias or data stream name) for every document; disables data stream routing and the `data_stream.*` fields.',
+  },
+  {
+    names: ['data_stream.dataset'],
+    type: 'string',
+    default: '`authentik.event`',
+    description: 'Dataset for records without a `data_stream.dataset` attribute.',
+  },
+  {
+    names: ['data_stream.namespace'],
+    type: 'string',
+    default: '`default`',
+    description: 'Namespace for records without a `data_stream.namespace` attribute.',
+  },
+]);

@@ -3,6 +3,7 @@
  * on record attributes, with OTel's semantics.
  */
 import * as z from 'zod';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 /** An attribute value: a scalar or a list of scalars (OTel attribute values). */
@@ -72,3 +73,42 @@ export type Config = z.output<typeof configSchema>;
 export function createDefaultConfig(): Record<string, unknown> {
   return { actions: [] };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and processors/attributes/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['actions'],
+    type: 'list',
+    default: '(required, at least one)',
+    description: 'The actions, applied in order.',
+  },
+  {
+    names: ['actions[].key'],
+    type: 'string',
+    default: '(required)',
+    description: 'Attribute key, flat and dotted (`data_stream.namespace`).',
+  },
+  {
+    names: ['actions[].action'],
+    type: '`insert` \\| `update` \\| `upsert` \\| `delete`',
+    default: '(required)',
+    description:
+      '`insert`: set only when the key is absent. `update`: set only when it is present. `upsert`: set in both cases. `delete`: remove the key.',
+  },
+  {
+    names: ['actions[].value'],
+    type: 'string, number, bool or list of them',
+    default: '(none)',
+    description: 'Static value for `insert` / `update` / `upsert`.',
+  },
+  {
+    names: ['actions[].from_attribute'],
+    type: 'string',
+    default: '(none)',
+    description:
+      "Copy this attribute's value instead; when it is absent, the action does nothing. Must differ from `key`.",
+  },
+]);

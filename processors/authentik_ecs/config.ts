@@ -2,6 +2,7 @@
  * Configuration of the `authentik_ecs` processor.
  */
 import * as z from 'zod';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 /** Elastic's data stream namespace rules: lower case, at most 100 bytes, none of `\/*?"<>|,#:-` or spaces. */
 const namespaceSchema = z
@@ -50,3 +51,51 @@ export function createDefaultConfig(): Record<string, unknown> {
     categorize_all_actions: false,
   };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and processors/authentik_ecs/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['geoip.city_database'],
+    type: 'path',
+    default: '(none)',
+    description:
+      'MaxMind City (or Country) database for `source.geo.*`. Relative to the config file. Absent: no GeoIP enrichment. An unreadable or invalid file, or a database of another type, is a config error (exit 2).',
+  },
+  {
+    names: ['geoip.asn_database'],
+    type: 'path',
+    default: '(none)',
+    description:
+      "MaxMind ASN database for `source.as.number` and `source.as.organization.name` (an addition; Elastic's authentik pipelines do no ASN lookup). Same rules as above.",
+  },
+  {
+    names: ['tags'],
+    type: 'list of strings',
+    default: '`[]`',
+    description:
+      "Appended to every document's `tags`, in order (like the integration's `tags`, `preserve_original_event` and `preserve_duplicate_custom_fields` variables). `preserve_duplicate_custom_fields` keeps the `authentik.*` copies of fields mapped to ECS; `preserve_original_event` only shows in `tags` (Elastic never removes `event.original`).",
+  },
+  {
+    names: ['namespace'],
+    type: 'string',
+    default: '`default`',
+    description:
+      '`data_stream.namespace` of every document and record (Elastic\'s rules: lower case, at most 100 characters, none of `\\ / * ? " < > \\| , # : -` or whitespace).',
+  },
+  {
+    names: ['user_agent.cache_size'],
+    type: 'int ≥ 0',
+    default: '`1000`',
+    description: 'Parsed user-agent strings kept in an LRU cache. `0` disables the cache.',
+  },
+  {
+    names: ['categorize_all_actions'],
+    type: 'bool',
+    default: '`false`',
+    description:
+      "Also categorise the authentik actions Elastic leaves uncategorised (table below). `false` keeps the output identical to Elastic's.",
+  },
+]);

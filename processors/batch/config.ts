@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { duration, positiveInt } from '../../runtime/config/types.ts';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 /** Schema of `processors.batch[/name]`. */
 export const configSchema = z
@@ -39,3 +40,31 @@ export type Config = z.output<typeof configSchema>;
 export function createDefaultConfig(): Record<string, unknown> {
   return { send_batch_size: 1000, timeout: '200ms', send_batch_max_size: 0 };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and processors/batch/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['send_batch_size'],
+    type: 'int > 0',
+    default: '`1000`',
+    description:
+      'Number of pending records that triggers a send. It is a trigger, not a cap: without `send_batch_max_size` everything pending is sent. OTel defaults to 8192; authentik volumes are much smaller and a smaller batch keeps acknowledgement latency low, so we default to 1000.',
+  },
+  {
+    names: ['timeout'],
+    type: 'duration',
+    default: '`200ms`',
+    description:
+      'Send whatever is pending this long after the first record arrived. `0`: send at once (only splitting by `send_batch_max_size`).',
+  },
+  {
+    names: ['send_batch_max_size'],
+    type: 'int ≥ 0',
+    default: '`0`',
+    description:
+      'Largest batch sent; larger amounts are split. `0`: no limit. When set it must be at least `send_batch_size`.',
+  },
+]);

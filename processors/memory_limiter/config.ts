@@ -9,6 +9,7 @@
  */
 import * as z from 'zod';
 import { duration } from '../../runtime/config/types.ts';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 export const configSchema = z
   .strictObject({
@@ -108,3 +109,62 @@ export function computeLimits(cfg: Config, availableBytes: number): Limits {
       : Math.floor(hard / 5);
   return { hardBytes: hard, softBytes: hard - spike };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and processors/memory_limiter/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['check_interval'],
+    type: 'duration',
+    default: '`1s`',
+    description: 'How often memory is measured. Also the `retryAfter` of a refusal.',
+  },
+  {
+    names: ['limit_mib'],
+    type: 'int',
+    default: '—',
+    description: 'Hard limit on RSS in MiB. Set this or `limit_percentage`.',
+  },
+  {
+    names: ['spike_limit_mib'],
+    type: 'int',
+    default: '20 % of `limit_mib`',
+    description:
+      'Headroom below the hard limit; soft limit = `limit_mib − spike_limit_mib`. Must be below `limit_mib`. Only with `limit_mib`.',
+  },
+  {
+    names: ['limit_percentage'],
+    type: 'int 1–100',
+    default: '—',
+    description:
+      'Hard limit as a percentage of the memory available to the process (cgroup limit or total memory). Set this or `limit_mib`.',
+  },
+  {
+    names: ['spike_limit_percentage'],
+    type: 'int 0–100',
+    default: '20 % of the hard limit',
+    description:
+      'Headroom as a percentage of available memory. Must be below `limit_percentage`. Only with `limit_percentage`.',
+  },
+  {
+    names: ['heap_limit_percentage'],
+    type: 'int 0–100',
+    default: '`90`',
+    description:
+      "Refuse data while the V8 heap in use is above this percentage of V8's heap limit. `0` disables the heap check.",
+  },
+  {
+    names: ['min_gc_interval_when_soft_limited'],
+    type: 'duration',
+    default: '`10s`',
+    description: 'Minimum time between forced garbage collections while above the soft limit.',
+  },
+  {
+    names: ['min_gc_interval_when_hard_limited'],
+    type: 'duration',
+    default: '`0s`',
+    description: 'Minimum time between forced garbage collections while above the hard limit.',
+  },
+]);

@@ -13,6 +13,7 @@ import {
   secret,
   tlsSchema,
 } from '../../runtime/config/types.ts';
+import { documentOptions } from '../../runtime/config/docs.ts';
 
 /** Where the first run starts: the whole retained history, a look-back window, or "from now". */
 export type Backfill = { kind: 'all' } | { kind: 'none' } | { kind: 'duration'; ms: number };
@@ -231,3 +232,255 @@ export function createDefaultConfig(): Record<string, unknown> {
     retry_on_failure: { ...retryDefaults },
   };
 }
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and receivers/authentik/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(configSchema, [
+  {
+    names: ['endpoint'],
+    type: 'URL',
+    default: '(required)',
+    description:
+      'Base URL of authentik (`https://host[:port][/sub-path]`); `/api/v3/...` is appended. A trailing slash is tolerated. Credentials, query and fragment are rejected.',
+  },
+  {
+    names: ['token'],
+    type: 'secret string',
+    default: '—',
+    description:
+      'An authentik **API token** (intent "API Token"). Exactly one of `token` / `token_file`. Never logged (redacted everywhere).',
+  },
+  {
+    names: ['token_file'],
+    type: 'path',
+    default: '—',
+    description:
+      "File holding the token (trimmed), read when the receiver is created and re-read after a 403 (so a rotated token is picked up without a restart). Relative to the config file's directory.",
+  },
+  {
+    names: ['storage'],
+    type: 'string',
+    default: '(none)',
+    description:
+      'Id of a storage extension (`file_storage[/name]`) keeping the checkpoints. Without it state lives in memory only (a warning is logged): a restart starts over as configured by `events.backfill`.',
+  },
+  {
+    names: ['storage_key'],
+    type: 'string',
+    default: '`authentik:<endpoint>`',
+    description:
+      'Identity of the checkpoints in the storage extension. The default follows the endpoint (never the token), so renaming the receiver keeps them. Only valid with `storage`.',
+  },
+  {
+    names: ['events.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description: 'Collect audit events (`/api/v3/events/events/`).',
+  },
+  {
+    names: ['events.interval'],
+    type: 'duration ≥ 1s',
+    default: '`10s`',
+    description: 'Time between incremental polls (from the start of one poll to the start of the next).',
+  },
+  {
+    names: ['events.page_size'],
+    type: 'int 10..1000',
+    default: '`100`',
+    description:
+      'Requested page size. authentik 2025.12+ clamps it (default maximum 100); the receiver follows what the server serves and keeps the served size in the checkpoint. Small sizes cost more requests per event (overlapping pages: ~2.3 requests per page at 10, 1.18 at 100).',
+  },
+  {
+    names: ['events.backfill'],
+    type: '`all` \\| duration \\| `none`',
+    default: '`all`',
+    description:
+      'First start (no checkpoint): `all` reads the whole retained history, a duration (e.g. `720h`) reads that far back, `none` starts from now. Ignored once a checkpoint exists.',
+  },
+  {
+    names: ['events.overlap'],
+    type: 'duration 1s..24h',
+    default: '`1m`',
+    description:
+      'How long after its `created` an event may become visible (commit lag) and still be collected: the verified region reaches this far below the newest delivered `created`. See "Choosing `overlap`".',
+  },
+  {
+    names: ['events.use_ql'],
+    type: 'bool',
+    default: '`true`',
+    description:
+      'Use the enterprise QL time filter (`search=created >= "…"`) when the server honours it: probed only when `/api/v3/root/config/` lists `is_enterprise` (2025.8+), and verified on every response.',
+  },
+  {
+    names: ['events.verify_interval'],
+    type: 'duration 1s..24h',
+    default: '`5m`',
+    description:
+      'Longest time between two verifications of the events read since the previous one (plus `overlap`): one request of 10–20 events counts them, a re-read happens only when the count disagrees. Polls also verify whenever `pagination.count` changed by anything but the new events. See "How events are read".',
+  },
+  {
+    names: ['events.verify_reread'],
+    type: 'bool',
+    default: '`false`',
+    description:
+      'Re-read those events in full at every `verify_interval` instead of counting them. Also catches late commits exactly cancelled by deletions of *recent* events (the residual risk below), at the cost of reading every event twice.',
+  },
+  {
+    names: ['users.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description: 'Collect users (`/api/v3/core/users/`).',
+  },
+  {
+    names: ['users.interval'],
+    type: 'duration ≥ 1s',
+    default: '`1h`',
+    description: 'Time between full listings.',
+  },
+  { names: ['users.page_size'], type: 'int 1..1000', default: '`100`', description: 'Requested page size.' },
+  {
+    names: ['users.changes_interval'],
+    type: 'duration',
+    default: '`5m`',
+    description:
+      'Between full listings, read only users changed since the last read (`last_updated__gt`, authentik 2025.8+). `0` disables. Must be shorter than `users.interval`.',
+  },
+  {
+    names: ['groups.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description: 'Collect groups (`/api/v3/core/groups/`).',
+  },
+  {
+    names: ['groups.interval'],
+    type: 'duration ≥ 1s',
+    default: '`1h`',
+    description: 'Time between full listings (groups have no change filter).',
+  },
+  { names: ['groups.page_size'], type: 'int 1..1000', default: '`100`', description: 'Requested page size.' },
+  {
+    names: ['timeout'],
+    type: 'duration',
+    default: '`30s`',
+    description: 'Deadline of one request (connect, headers and body).',
+  },
+  {
+    names: ['max_concurrent_requests'],
+    type: 'int 1..64',
+    default: '`4`',
+    description:
+      'Upper bound of concurrent requests **and** pooled keep-alive connections, shared by all datasets. The backfill pipelines up to this many pages.',
+  },
+  {
+    names: ['tls.ca_file'],
+    type: 'path',
+    default: '—',
+    description: "CA bundle (PEM) to verify authentik's certificate.",
+  },
+  {
+    names: ['tls.cert_file', 'tls.key_file'],
+    type: 'path',
+    default: '—',
+    description: 'Client certificate and key (mutual TLS); set together.',
+  },
+  {
+    names: ['tls.insecure_skip_verify'],
+    type: 'bool',
+    default: '`false`',
+    description: 'Do not verify the server certificate (testing only).',
+  },
+  {
+    names: ['tls.server_name'],
+    type: 'string',
+    default: '—',
+    description: "Name to verify the certificate against (SNI), when it differs from the endpoint's host.",
+  },
+  {
+    names: ['proxy_url'],
+    type: 'URL',
+    default: '—',
+    description:
+      'HTTP(S) proxy, `http://[user:pass@]host:port` (undici `ProxyAgent`: CONNECT for https targets). Credentials are masked in logs.',
+  },
+  {
+    names: ['max_response_size'],
+    type: 'bytes',
+    default: '`67108864` (64 MiB)',
+    description:
+      'Largest accepted response body after decompression; larger answers are a fault (`too_large`).',
+  },
+  {
+    names: ['api_retry.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description:
+      'Retry failed API requests (5xx, 429, 408, resets, timeouts, truncated or non-JSON bodies, TLS/connect errors).',
+  },
+  {
+    names: ['api_retry.initial_interval'],
+    type: 'duration',
+    default: '`1s`',
+    description:
+      'First backoff wait. A `Retry-After` header (429/503) is honoured when longer (capped at 5 min).',
+  },
+  {
+    names: ['api_retry.max_interval'],
+    type: 'duration',
+    default: '`30s`',
+    description: 'Longest backoff wait; also the retry period after a 403 (which needs a human).',
+  },
+  {
+    names: ['api_retry.max_elapsed_time'],
+    type: 'duration',
+    default: '`0s`',
+    description:
+      '`0`: retry forever (nothing is skipped). Otherwise the poll fails after this long and is retried at the next interval.',
+  },
+  {
+    names: ['api_retry.multiplier'],
+    type: 'number ≥ 1',
+    default: '`1.5`',
+    description: 'Backoff growth per attempt.',
+  },
+  { names: ['api_retry.randomization_factor'], type: '0..1', default: '`0.5`', description: 'Jitter.' },
+  {
+    names: ['retry_on_failure.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description:
+      'Offer a batch the pipeline refused with a retryable error again. When `false` such a batch is dropped and counted.',
+  },
+  {
+    names: ['retry_on_failure.initial_interval'],
+    type: 'duration',
+    default: '`1s`',
+    description: "First backoff wait (a consumer's `retryAfterMs` is honoured when longer).",
+  },
+  {
+    names: ['retry_on_failure.max_interval'],
+    type: 'duration',
+    default: '`30s`',
+    description: 'Longest backoff wait.',
+  },
+  {
+    names: ['retry_on_failure.max_elapsed_time'],
+    type: 'duration',
+    default: '`0s`',
+    description:
+      '`0`: retry forever (the receiver stalls rather than loses data). Otherwise the batch is dropped and counted after this long.',
+  },
+  {
+    names: ['retry_on_failure.multiplier'],
+    type: 'number ≥ 1',
+    default: '`1.5`',
+    description: 'Backoff growth per attempt.',
+  },
+  {
+    names: ['retry_on_failure.randomization_factor'],
+    type: '0..1',
+    default: '`0.5`',
+    description: 'Jitter.',
+  },
+]);

@@ -5,6 +5,8 @@
  */
 import * as z from 'zod';
 import type { AnyFactory, ComponentKind } from '../component.ts';
+import { docOf, optionDocs, plain } from '../config/docs.ts';
+import { serviceSchema } from '../config/service.ts';
 import { sendingQueueDefaults, sendingQueueSchema } from '../exporterhelper/queue.ts';
 import type { PluginInfo } from '../plugins/load.ts';
 import { COMPONENT_KINDS, SECTION_OF } from '../plugins/registry.ts';
@@ -17,8 +19,12 @@ export interface OptionDoc {
   /** `string`, `boolean`, `integer`, `"a" | "b"`, `list of string`, `map`... */
   type: string;
   required: boolean;
+  /** The schema's default (what an absent key becomes). */
   default?: unknown;
   description?: string;
+  /** Type and default as the option documentation words them (`duration ≥ 1s`, `20 % of limit_mib`). */
+  typeText?: string;
+  defaultText?: string;
 }
 
 /** One component type. */
@@ -47,7 +53,10 @@ export function describeComponents(
 ): ComponentsReport {
   return {
     components: registry.all().map(({ factory, source }) => describeFactory(factory, source)),
-    commonExporterOptions: describeSchema(sendingQueueSchema, sendingQueueDefaults).map((o) => ({
+    commonExporterOptions: documented(
+      sendingQueueSchema,
+      describeSchema(sendingQueueSchema, sendingQueueDefaults),
+    ).map((o) => ({
       ...o,
       name: `sending_queue.${o.name}`,
     })),
@@ -68,9 +77,32 @@ function describeFactory(f: AnyFactory, source: FactorySource): ComponentDoc {
     description: f.description,
     source: source.kind,
     ...(source.kind === 'plugin' ? { plugin: source.plugin } : {}),
-    options: describeSchema(f.configSchema, defaults),
+    options: documented(f.configSchema, describeSchema(f.configSchema, defaults)),
     defaultConfig: defaults,
   };
+}
+
+const NO_DEFAULT = /^(—|-|\(none\)|—\s*\(required\)|\(required.*\))$/;
+
+/** Adds the wording of the schema's option documentation (runtime/config/docs.ts) to each option. */
+function documented(schema: z.ZodType, options: OptionDoc[]): OptionDoc[] {
+  if (!optionDocs(schema)) return options;
+  return options.map((o) => {
+    const row = docOf(schema, o.name) ?? docOf(schema, o.name.replace(/\.(\d+)\./g, '[].'));
+    if (!row) return o;
+    // The documentation says when there is no default (createDefaultConfig() may still fill in an
+    // example, such as memory_limiter's limit_percentage, which the validator requires you to choose).
+    const { default: dflt, ...rest } = o;
+    const none = NO_DEFAULT.test(row.default.trim());
+    return {
+      ...rest,
+      ...(none || dflt === undefined ? {} : { default: dflt }),
+      required: o.required || /required/.test(row.default),
+      description: plain(row.description),
+      typeText: plain(row.type),
+      defaultText: plain(row.default),
+    };
+  });
 }
 
 type JsonSchema = {
@@ -123,11 +155,13 @@ function flatten(js: JsonSchema, prefix: string, defaults: Record<string, unknow
       flatten(obj, name, defaults, out);
       continue;
     }
-    const dflt = lookup(defaults, name) ?? sub.default;
+    // A required key has no default, whatever createDefaultConfig() fills in as an example.
+    const isRequired = required.has(key) && sub.default === undefined;
+    const dflt = sub.default ?? (isRequired ? undefined : lookup(defaults, name));
     out.push({
       name,
       type: typeOf(sub),
-      required: required.has(key) && sub.default === undefined && lookup(defaults, name) === undefined,
+      required: isRequired,
       ...(dflt === undefined ? {} : { default: dflt }),
       ...(sub.description ? { description: sub.description } : {}),
     });
@@ -189,10 +223,66 @@ function formatOptions(options: OptionDoc[], indent: string): string[] {
   return options.map((o) => {
     const tail = o.required
       ? 'required'
-      : o.default !== undefined
-        ? `default ${JSON.stringify(o.default)}`
-        : 'optional';
+      : o.defaultText !== undefined
+        ? NO_DEFAULT.test(o.defaultText.trim())
+          ? 'optional'
+          : `default ${o.defaultText}`
+        : o.default !== undefined
+          ? `default ${JSON.stringify(o.default)}`
+          : 'optional';
     const desc = o.description ? `  ${o.description}` : '';
-    return `${indent}${o.name.padEnd(width)}  ${o.type}  (${tail})${desc}`;
+    return `${indent}${o.name.padEnd(width)}  ${o.typeText ?? o.type}  (${tail})${desc}`;
   });
+}
+
+/**
+ * A JSON Schema (draft 2020-12) of a whole configuration file, for editors (e.g. the YAML language
+ * server: `# yaml-language-server: $schema=./collector.schema.json`): every component type's options
+ * with their descriptions, under `type` / `type/name` keys. `${env:...}` references are strings to an
+ * editor, so a reference in place of a number or boolean is flagged there (the collector accepts it).
+ */
+export function configJsonSchema(registry: ComponentRegistry): Record<string, unknown> {
+  const section = (kind: ComponentKind) => {
+    const patternProperties: Record<string, unknown> = {};
+    for (const { factory } of registry.all().filter((e) => e.factory.kind === kind)) {
+      let js = toJson(factory.configSchema);
+      if (kind === 'exporter' && isObj(js) && isObj(js['properties'])) {
+        js = { ...js, properties: { ...js['properties'], sending_queue: toJson(sendingQueueSchema) } };
+      }
+      const type = factory.type.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      patternProperties[`^${type}(/[^/]+)?$`] = {
+        description: factory.description,
+        anyOf: [js, { type: 'null' }],
+      };
+    }
+    return { type: 'object', patternProperties, additionalProperties: false };
+  };
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'authentik-collector configuration',
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      receivers: section('receiver'),
+      processors: section('processor'),
+      exporters: section('exporter'),
+      extensions: section('extension'),
+      service: toJson(serviceSchema),
+      plugins: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Third-party component packages or module paths',
+      },
+    },
+  };
+}
+
+function toJson(schema: z.ZodType): Record<string, unknown> {
+  const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete js['$schema'];
+  return js;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

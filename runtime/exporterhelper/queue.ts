@@ -21,6 +21,7 @@ import { byteSize, positiveInt, retryDefaults, retrySchema } from '../config/typ
 import type { ComponentSettings, Exporter, Host } from '../component.ts';
 import { MemoryQueue } from './queue/memory.ts';
 import { PersistentQueue } from './queue/persistent.ts';
+import { documentOptions } from '../config/docs.ts';
 
 export const sendingQueueSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -84,3 +85,90 @@ export const createSendingQueue: CreateSendingQueue = (settings, config, exporte
   if (config.storage !== undefined) return new PersistentQueue(settings, config, exporter);
   return new MemoryQueue(settings, config, exporter);
 };
+
+/**
+ * Option reference: the one source of `authentik-collector components`, the option tables in
+ * README.md and runtime/exporterhelper/queue/README.md (`npm run docs`) and the JSON Schema (`components --schema`).
+ */
+documentOptions(sendingQueueSchema, [
+  {
+    names: ['enabled'],
+    type: 'bool',
+    default: '`true`',
+    description: '`false`: no queue, the pipeline calls the exporter directly (still wait-for-result).',
+  },
+  { names: ['num_consumers'], type: 'int', default: '`2`', description: 'Batches delivered concurrently.' },
+  {
+    names: ['queue_size'],
+    type: 'int',
+    default: '`100`',
+    description:
+      'In-memory: batches that may wait for a consumer. Persistent: batches stored on disk (waiting or being delivered).',
+  },
+  {
+    names: ['block_on_overflow'],
+    type: 'bool',
+    default: '`true`',
+    description:
+      'When full: block the caller until there is room (backpressure), or (`false`) refuse at once with a retryable "sending queue is full" error counted in `otelcol_exporter_enqueue_failed_log_records`. The receiver keeps its checkpoint and retries either way.',
+  },
+  {
+    names: ['storage'],
+    type: 'string',
+    default: '—',
+    description:
+      'Id of a storage extension (`file_storage`, `file_storage/queues`). Set: persistent queue. Unset: in-memory. The extension must be listed in `service.extensions`.',
+  },
+  {
+    names: ['max_size_mib'],
+    type: 'int',
+    default: '`256`',
+    description:
+      'Persistent: disk space of the log (segments and acknowledgement files) before the pipeline blocks (or refuses, see `block_on_overflow`). An empty queue always accepts one batch, even a larger one.',
+  },
+  {
+    names: ['max_batch_bytes'],
+    type: 'byte size',
+    default: '`0`',
+    description:
+      'Persistent: a batch whose serialised size exceeds this is split in halves (recursively) into several stored batches. `0`: never split.',
+  },
+  {
+    names: ['retry_on_failure.enabled'],
+    type: 'bool',
+    default: '`true`',
+    description:
+      'Retry failed deliveries. `false`: a batch whose delivery fails with a retryable error is dropped (persistent, counted with reason `retry_disabled`) or handed back to the caller (in-memory).',
+  },
+  {
+    names: ['retry_on_failure.initial_interval'],
+    type: 'duration',
+    default: '`1s`',
+    description: 'First backoff.',
+  },
+  {
+    names: ['retry_on_failure.max_interval'],
+    type: 'duration',
+    default: '`30s`',
+    description: "Backoff ceiling. A peer's `Retry-After` wins when longer.",
+  },
+  {
+    names: ['retry_on_failure.max_elapsed_time'],
+    type: 'duration',
+    default: '`0s`',
+    description:
+      '`0`: retry forever (nothing is dropped on retryable errors). Otherwise a batch still failing after this long is given up: persistent queue drops it (counted, reason `retries_exhausted`), in-memory queue rejects the caller permanently.',
+  },
+  {
+    names: ['retry_on_failure.multiplier'],
+    type: 'number',
+    default: '`1.5`',
+    description: 'Backoff growth.',
+  },
+  {
+    names: ['retry_on_failure.randomization_factor'],
+    type: 'number',
+    default: '`0.5`',
+    description: 'Jitter (±50 %).',
+  },
+]);
