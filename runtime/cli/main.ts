@@ -26,7 +26,8 @@ import { collectorMetrics } from '../telemetry/metrics.ts';
 import { TelemetryBindError } from '../telemetry/server.ts';
 import { StatusBoard } from '../telemetry/status.ts';
 import { didYouMean } from '../config/suggest.ts';
-import { describeComponents, formatComponents } from './components.ts';
+import { configJsonSchema, describeComponents, formatComponents } from './components.ts';
+import { formatChecks, runDoctor } from './doctor.ts';
 
 const NAME = 'authentik-collector';
 
@@ -155,8 +156,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   const files = values.config ?? [];
 
   try {
-    if (command === 'components') return await components(io, files, values.json === true);
-    if (command === 'doctor') return fail(io, 'doctor is not available in this build', ExitCode.RUNTIME_FAILURE);
+    if (command === 'components')
+      return await components(
+        io,
+        files,
+        values.schema === true ? 'schema' : values.json === true ? 'json' : 'text',
+      );
     if (files.length === 0) {
       const dflt = resolve(io.cwd, 'collector.yaml');
       if (!existsSync(dflt)) {
@@ -167,6 +172,13 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     const config = await loadConfig(files, { cwd: io.cwd, env: io.env, set: values.set ?? [] });
     applyLogSettings(logger, config, level, format);
     if (command === 'validate') return await validate(io, config, logger);
+    if (command === 'doctor') {
+      const checks = await runDoctor(config, { logger });
+      io.stdout.write(
+        values.json === true ? `${JSON.stringify({ checks }, null, 2)}\n` : formatChecks(checks),
+      );
+      return checks.some((c) => c.status === 'fail') ? ExitCode.RUNTIME_FAILURE : ExitCode.OK;
+    }
     const reload = async () => {
       const next = await loadConfig(files, { cwd: io.cwd, env: io.env, set: values.set ?? [] });
       await checkBuild(next, logger);
@@ -286,14 +298,18 @@ async function validate(io: CliIo, config: ResolvedConfig, logger: RuntimeLogger
   return ExitCode.OK;
 }
 
-async function components(io: CliIo, files: string[], json: boolean): Promise<number> {
+async function components(io: CliIo, files: string[], format: 'text' | 'json' | 'schema'): Promise<number> {
   let registry = await loadBuiltins();
   let plugins: Awaited<ReturnType<typeof loadPluginsFromFiles>>['plugins'] = [];
   if (files.length > 0) {
     ({ registry, plugins } = await loadPluginsFromFiles(files, registry, { cwd: io.cwd, env: io.env }));
   }
+  if (format === 'schema') {
+    io.stdout.write(`${JSON.stringify(configJsonSchema(registry), null, 2)}\n`);
+    return ExitCode.OK;
+  }
   const report = describeComponents(registry, plugins);
-  io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatComponents(report));
+  io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatComponents(report));
   return ExitCode.OK;
 }
 

@@ -354,3 +354,61 @@ service:
     }
   });
 });
+
+describe('components, README tables and the JSON Schema come from one source', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ac-cli-components-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('components agrees with the validator: required keys have no default, durations are durations, every option is described', () => {
+    const r = cli(['components', '--json'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as {
+      components: {
+        type: string;
+        kind: string;
+        options: {
+          name: string;
+          required: boolean;
+          default?: unknown;
+          typeText?: string;
+          description?: string;
+        }[];
+      }[];
+    };
+    const opt = (type: string, name: string) =>
+      report.components
+        .find((c) => c.type === type && (c.kind === 'receiver' || type === 'memory_limiter'))!
+        .options.find((o) => o.name === name)!;
+    assert.equal(opt('authentik', 'endpoint').required, true);
+    assert.equal(opt('authentik', 'endpoint').default, undefined);
+    assert.match(opt('authentik', 'events.interval').typeText ?? '', /^duration/);
+    // memory_limiter: {} is rejected (a limit must be chosen), so no limit is shown as a default.
+    assert.equal(opt('memory_limiter', 'limit_percentage').default, undefined);
+    const v = cli(['validate', '-c', 'yaml:processors::memory_limiter: {}'], dir);
+    assert.equal(v.code, 2);
+    for (const c of report.components) {
+      for (const o of c.options) assert.ok(o.description, `${c.kind} ${c.type}: ${o.name} has a description`);
+    }
+  });
+
+  test('components --schema is a JSON Schema the shipped collector.yaml validates against', async () => {
+    const r = cli(['components', '--schema'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const schema = JSON.parse(r.stdout) as Record<string, unknown>;
+    const { Ajv2020 } = (await import('ajv/dist/2020.js')) as unknown as {
+      Ajv2020: new (o: object) => AjvLike;
+    };
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const validate = ajv.compile(schema);
+    const { parse } = await import('yaml');
+    const config: unknown = parse(readFileSync(join(ROOT, 'collector.yaml'), 'utf8'));
+    assert.equal(validate(config), true, JSON.stringify(validate.errors?.slice(0, 5)));
+    assert.equal(validate({ receivers: { authentik: { endpont: 'x' } } }), false, 'a typo is flagged');
+    const text = r.stdout;
+    assert.match(text, /Time between incremental polls/);
+  });
+});
+
+interface AjvLike {
+  compile(s: object): ((v: unknown) => boolean) & { errors?: unknown[] | null };
+}

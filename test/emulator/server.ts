@@ -33,6 +33,7 @@ import type {
   FaultKind,
   RequestLogEntry,
 } from './index.ts';
+import { SETTINGS_PATH, settingsBody } from './settings.ts';
 
 type Query = Record<string, string | string[]>;
 
@@ -802,6 +803,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (!path.startsWith('/api/v3/')) return json(404, { detail: 'Not found.' });
     const authErr = authenticate(authz);
     if (authErr) return authErr;
+    if (path === SETTINGS_PATH && method === 'GET') return json(200, settingsBody()); // settings.ts
     const known =
       path === '/api/v3/admin/version/' ||
       path === '/api/v3/events/events/' ||
