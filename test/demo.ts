@@ -38,7 +38,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   const doc = readFileSync(import.meta.filename, 'utf8');
-  process.stdout.write(`${/Options[^\n]*\n((?: \*   .*\n)+)/.exec(doc)![1]!.replace(/^ \*/gm, '')}`);
+  process.stdout.write(`${/Options[^\n]*\n((?: \* {3}.*\n)+)/.exec(doc)![1]!.replace(/^ \*/gm, '')}`);
   process.exit(0);
 }
 const events = Number(values.events);
@@ -90,7 +90,7 @@ const child = spawn(
 // progress is a plain line every 10 s.
 const tty = process.stderr.isTTY === true;
 let progress = '';
-child.stderr!.on('data', (chunk: Buffer) => {
+child.stderr.on('data', (chunk: Buffer) => {
   if (tty && progress) process.stderr.write('\r\x1b[2K');
   process.stderr.write(chunk);
   if (tty && progress) process.stderr.write(progress);

@@ -146,6 +146,10 @@ async function get(
   }
 }
 
+/** A JSON scalar as text (`fallback` for objects, arrays and absent values). */
+const str = (v: unknown, fallback = ''): string =>
+  typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : fallback;
+
 const obj = (v: unknown): Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 
@@ -204,7 +208,7 @@ async function authentikChecks(
   }
   add('reachable', 'pass', `${base} answers (HTTP ${me.status})`);
   if (me.status === 401 || me.status === 403) {
-    const detail = scrub(String(obj(me.body)['detail'] ?? '')).slice(0, 200);
+    const detail = scrub(str(obj(me.body)['detail'])).slice(0, 200);
     add(
       'token',
       'fail',
@@ -245,7 +249,7 @@ async function authentikChecks(
       add(
         `permission ${ds}`,
         'pass',
-        `can read ${ds} (${String(obj(obj(r.body)['pagination'])['count'] ?? '?')} present)`,
+        `can read ${ds} (${str(obj(obj(r.body)['pagination'])['count'], '?')} present)`,
       );
     else
       add(
@@ -262,7 +266,7 @@ async function authentikChecks(
     status: tokenOk ? 'pass' : 'fail',
     detail: tokenOk
       ? me.status === 200
-        ? `valid, user "${String(user['username'] ?? '?')}"`
+        ? `valid, user "${str(user['username'], '?')}"`
         : 'valid (authentik answered with data)'
       : 'no dataset could be read with this token',
     ...(tokenOk ? {} : { fix: 'check the token and its permissions (see below)' }),
@@ -270,7 +274,7 @@ async function authentikChecks(
 
   // Version and API generation.
   const ver = await api('/api/v3/admin/version/');
-  const version = String(obj(ver.body)['version_current'] ?? '');
+  const version = str(obj(ver.body)['version_current']);
   if (ver.status === 200 && version) {
     const [y, m] = version.split('.').map(Number) as [number, number];
     const gen =
@@ -523,7 +527,7 @@ async function searchChecks(
   }
   const v = obj(obj(rootAns.body)['version']);
   const distro = v['distribution'] === 'opensearch' ? 'OpenSearch' : 'Elasticsearch';
-  const number = String(v['number'] ?? '?');
+  const number = str(v['number'], '?');
   const major = Number(number.split('.')[0]);
   const supported = distro === 'OpenSearch' ? major >= 2 : major >= 8;
   add(
