@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { ErrorCode } from './errors.ts';
-import { collectorMetrics, registerProcessMetrics } from './telemetry/metrics.ts';
+import { collectorMetrics, registerBuildInfo, registerProcessMetrics } from './telemetry/metrics.ts';
 
 const HERE = import.meta.dirname;
 
@@ -46,6 +46,7 @@ describe('runtime/README.md', () => {
     const registry = new Registry();
     collectorMetrics(registry);
     registerProcessMetrics(registry);
+    registerBuildInfo(registry, { name: 'x', version: '0' });
     const registered = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
     assert.deepEqual(tableNames(readme, '### Metrics').sort(), registered);
   });
