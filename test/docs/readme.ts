@@ -9,6 +9,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as z from 'zod';
+import { format } from 'prettier';
+import { loadBuiltins } from '../../runtime/builtins.ts';
+import { configJsonSchema } from '../../runtime/cli/components.ts';
 import { markdownTable, optionDocs } from '../../runtime/config/docs.ts';
 import type { OptionDocRow } from '../../runtime/config/docs.ts';
 
@@ -111,6 +114,20 @@ export async function renderAll(): Promise<{ file: string; current: string; want
   }
   const current = readFileSync(path.join(root, 'README.md'), 'utf8');
   out.push({ file: 'README.md', current, wanted: render(current, readmes) });
+  // The JSON Schema for editors (`components --schema` of the built-in components).
+  const schemaFile = 'collector.schema.json';
+  let schemaText = '';
+  try {
+    schemaText = readFileSync(path.join(root, schemaFile), 'utf8');
+  } catch {
+    // generated below
+  }
+  out.push({
+    file: schemaFile,
+    current: schemaText,
+    // Formatted as the repository's Prettier does, so `prettier --check .` agrees.
+    wanted: await format(JSON.stringify(configJsonSchema(await loadBuiltins())), { parser: 'json' }),
+  });
   return out;
 }
 
