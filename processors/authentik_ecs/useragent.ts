@@ -196,7 +196,8 @@ function compile(list: unknown, names: [string, string, string, string, string])
     const ci = str(e['regex_flag']) === 'i';
     let lit = requiredLiteral(regex);
     // Case-insensitive prefilter only for ASCII literals (lower-casing both sides is then exact).
-    if (lit !== undefined && ci) lit = [...lit].every((ch) => ch.charCodeAt(0) < 128) ? lit.toLowerCase() : undefined;
+    if (lit !== undefined && ci)
+      lit = [...lit].every((ch) => ch.charCodeAt(0) < 128) ? lit.toLowerCase() : undefined;
     out.push({
       re: new RegExp(javaRegexSource(regex), ci ? 'i' : ''),
       lit,
