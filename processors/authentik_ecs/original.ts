@@ -169,16 +169,23 @@ function encode(v: unknown, depth: number): string {
 const SLOW = Symbol('slow');
 /** Canonical array-index keys: V8 orders them numerically before all others, whatever the insertion order. */
 const SPECIAL_KEY = /^(?:0|[1-9]\d{0,9}|__proto__)$|[\ud800-\uffff]/;
-/** Verdicts of SPECIAL_KEY per key text: records repeat the same few dozen keys. */
-const keyVerdicts = new Map<string, boolean>();
+/**
+ * Sorted key lists per key set (the keys joined in insertion order), or null when a key needs the
+ * hand-written encoder. Records of one kind repeat the same few dozen object shapes, so the sort and the
+ * per-key checks run once per shape instead of once per object.
+ */
+const shapes = new Map<string, readonly string[] | null>();
+const MAX_SHAPES = 20_000;
 
-function specialKey(k: string): boolean {
-  let v = keyVerdicts.get(k);
-  if (v === undefined) {
-    v = SPECIAL_KEY.test(k);
-    if (keyVerdicts.size < 10_000) keyVerdicts.set(k, v);
+function sortedShape(o: Record<string, unknown>): readonly string[] | null {
+  const keys = Object.keys(o);
+  const id = keys.join('\u0001');
+  let sorted = shapes.get(id);
+  if (sorted === undefined) {
+    sorted = keys.some((k) => SPECIAL_KEY.test(k)) ? null : keys.sort();
+    if (shapes.size < MAX_SHAPES) shapes.set(id, sorted);
   }
-  return v;
+  return sorted;
 }
 
 /**
@@ -203,11 +210,8 @@ function sortedCopy(v: unknown, depth: number): unknown {
   }
   if (v instanceof Uint8Array) return SLOW;
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  for (let i = 0; i < keys.length; i++) {
-    if (specialKey(keys[i]!)) return SLOW;
-  }
-  keys.sort();
+  const keys = sortedShape(o);
+  if (keys === null) return SLOW;
   const out: Record<string, unknown> = {};
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
