@@ -153,6 +153,7 @@ export class ElasticsearchExporter implements Exporter {
             types,
             this.#cfg.setup.template_priority,
             signal,
+            [this.#cfg.data_stream.namespace],
           );
           if (report.fleetManaged.length > 0) {
             this.#log.info(

@@ -279,22 +279,58 @@ describe('detection and install against a fake server', () => {
     assert.ok(!fake.templates.has('_index_template/authentik-collector-logs-authentik.event'));
   });
 
-  test('our own template still present for a Fleet-managed data stream is reported, not replaced', async () => {
+  test("our own template with a higher priority than Fleet's is reported, not replaced", async () => {
     await mk({});
+    const ours = (dataset: string, priority: number) => ({
+      name: `authentik-collector-logs-${dataset}`,
+      index_template: {
+        index_patterns: [`logs-${dataset}-*`],
+        priority,
+        _meta: { managed_by: 'authentik-collector' },
+      },
+    });
     fake.otherFault = listing([
-      fleetTemplate('authentik.event', { managed_by: 'fleet' }),
       {
-        name: 'authentik-collector-logs-authentik.event',
+        ...fleetTemplate('authentik.event', { managed_by: 'fleet' }),
         index_template: {
           index_patterns: ['logs-authentik.event-*'],
-          _meta: { managed_by: 'authentik-collector' },
+          priority: 200,
+          _meta: { managed_by: 'fleet' },
         },
       },
+      ours('authentik.event', 250),
+      {
+        name: 'logs-authentik.user',
+        index_template: {
+          index_patterns: ['logs-authentik.user-*'],
+          priority: 300,
+          _meta: { managed_by: 'fleet' },
+        },
+      },
+      ours('authentik.user', 250),
     ]);
     const r = await installTemplates(client, fullEs, 250);
     assert.deepEqual(r.shadowing, ['authentik-collector-logs-authentik.event']);
     assert.ok(!r.installed.includes('authentik-collector-logs-authentik.event'));
-    assert.ok(r.installed.includes('authentik-collector-logs-authentik.user'));
+    assert.ok(!r.installed.includes('authentik-collector-logs-authentik.user'));
+    assert.ok(r.installed.includes('authentik-collector-logs-authentik.group'));
+  });
+
+  test('namespace-specific Fleet templates are found through the probed namespaces', async () => {
+    await mk({});
+    fake.otherFault = listing([
+      {
+        name: 'logs-authentik.event-prod',
+        index_template: { index_patterns: ['logs-authentik.event-prod'], _meta: { managed_by: 'fleet' } },
+      },
+    ]);
+    const a = await installTemplates(client, fullEs, 250);
+    assert.deepEqual(a.fleetManaged, []);
+    const b = await installTemplates(client, fullEs, 250, undefined, ['prod']);
+    assert.deepEqual(
+      b.fleetManaged.map((f) => f.template),
+      ['logs-authentik.event-prod'],
+    );
   });
 
   test('templates that cannot be listed (403) are treated as not Fleet-managed', async () => {

@@ -301,7 +301,7 @@ export interface InstallReport {
   fleetManaged: FleetTemplate[];
   /**
    * Our own index templates still present for Fleet-managed data streams (installed before the
-   * integration assets); with a higher priority they take precedence over Fleet's for new data streams.
+   * integration assets) with a higher priority than Fleet's: they take precedence for new data streams.
    */
   shadowing: string[];
 }
@@ -329,6 +329,11 @@ interface ListedTemplate {
   index_template?: { index_patterns?: unknown; priority?: unknown; _meta?: Record<string, unknown> };
 }
 
+function priorityOf(t: ListedTemplate): number {
+  const p = t.index_template?.priority;
+  return typeof p === 'number' ? p : 0;
+}
+
 /** Why `meta` marks a Fleet-managed template, or undefined. */
 function fleetReason(meta: Record<string, unknown> | undefined): FleetTemplate['reason'] | undefined {
   if (!meta) return undefined;
@@ -340,18 +345,21 @@ function fleetReason(meta: Record<string, unknown> | undefined): FleetTemplate['
 }
 
 /**
- * Fleet-managed index templates that cover our data streams (probed with the namespace `default`),
- * and our own index templates that exist for those data streams. One `GET /_index_template`, trimmed
- * with filter_path. A server that does not let us list templates (403) has none we could detect.
+ * Fleet-managed index templates that cover our data streams, probed as `logs-<dataset>-<namespace>` for
+ * each of `namespaces` (Fleet's own patterns, `logs-authentik.event-*`, cover every namespace), and our
+ * own index templates that would take precedence over them (a higher priority). One
+ * `GET /_index_template`, trimmed with filter_path. A server that does not let us list templates (403)
+ * has none we could detect.
  */
 export async function findFleetTemplates(
   client: EsClient,
+  namespaces: readonly string[] = ['default'],
   signal?: AbortSignal,
 ): Promise<{ fleet: FleetTemplate[]; ours: Map<string, string> }> {
   const res = await client.request(
     'GET',
     '/_index_template?filter_path=index_templates.name,index_templates.index_template.index_patterns,' +
-      'index_templates.index_template._meta',
+      'index_templates.index_template._meta,index_templates.index_template.priority',
     { signal },
   );
   const fleet: FleetTemplate[] = [];
@@ -360,19 +368,26 @@ export async function findFleetTemplates(
   if (res.status !== 200) throw classify(res, 'GET /_index_template');
   const list = (json(res) as { index_templates?: ListedTemplate[] } | undefined)?.index_templates ?? [];
   for (const { dataset } of AUTHENTIK_DATASETS) {
-    const probe = `logs-${dataset}-default`;
-    for (const t of list) {
-      const name = typeof t.name === 'string' ? t.name : '';
+    const probes = namespaces.map((ns) => `logs-${dataset}-${ns}`);
+    const covering = list.filter((t) => {
       const patterns = t.index_template?.index_patterns;
       const pats = Array.isArray(patterns) ? patterns : [patterns];
-      if (!pats.some((p) => typeof p === 'string' && indexPatternMatches(p, probe))) continue;
-      if (name.startsWith(`${TEMPLATE_PREFIX}-`)) {
-        ours.set(dataset, name);
-        continue;
-      }
-      const reason = fleetReason(t.index_template?._meta);
-      if (reason && !fleet.some((f) => f.dataset === dataset))
-        fleet.push({ dataset, template: name, reason });
+      return pats.some((p) => typeof p === 'string' && probes.some((n) => indexPatternMatches(p, n)));
+    });
+    let fleetPriority: number | undefined;
+    for (const t of covering) {
+      const name = typeof t.name === 'string' ? t.name : '';
+      const reason = name.startsWith(`${TEMPLATE_PREFIX}-`)
+        ? undefined
+        : fleetReason(t.index_template?._meta);
+      if (reason === undefined) continue;
+      if (!fleet.some((f) => f.dataset === dataset)) fleet.push({ dataset, template: name, reason });
+      fleetPriority = Math.max(fleetPriority ?? 0, priorityOf(t));
+    }
+    if (fleetPriority === undefined) continue;
+    for (const t of covering) {
+      const name = typeof t.name === 'string' ? t.name : '';
+      if (name.startsWith(`${TEMPLATE_PREFIX}-`) && priorityOf(t) > fleetPriority) ours.set(dataset, name);
     }
   }
   return { fleet, ours };
@@ -391,6 +406,8 @@ export async function installTemplates(
   server: ServerTypes,
   priority: number,
   signal?: AbortSignal,
+  /** Namespaces probed for Fleet-managed templates (`default` is always probed). */
+  namespaces: readonly string[] = [],
 ): Promise<InstallReport> {
   const report: InstallReport = {
     installed: [],
@@ -401,7 +418,7 @@ export async function installTemplates(
     shadowing: [],
   };
   // Beside Elastic's integration: data streams whose templates Fleet manages are left to Fleet.
-  const { fleet, ours } = await findFleetTemplates(client, signal);
+  const { fleet, ours } = await findFleetTemplates(client, [...new Set(['default', ...namespaces])], signal);
   report.fleetManaged = fleet;
   const fleetSets = new Set(fleet.map((f) => f.dataset));
   for (const f of fleet) {
