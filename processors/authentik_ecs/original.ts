@@ -169,23 +169,45 @@ function encode(v: unknown, depth: number): string {
 const SLOW = Symbol('slow');
 /** Canonical array-index keys: V8 orders them numerically before all others, whatever the insertion order. */
 const SPECIAL_KEY = /^(?:0|[1-9]\d{0,9}|__proto__)$|[\ud800-\uffff]/;
-/**
- * Sorted key lists per key set (the keys joined in insertion order), or null when a key needs the
- * hand-written encoder. Records of one kind repeat the same few dozen object shapes, so the sort and the
- * per-key checks run once per shape instead of once per object.
- */
-const shapes = new Map<string, readonly string[] | null>();
-const MAX_SHAPES = 20_000;
+type Copier = (o: Record<string, unknown>, depth: number) => unknown;
 
-function sortedShape(o: Record<string, unknown>): readonly string[] | null {
+/**
+ * A copier per object shape (its keys in insertion order, joined), or null when a key needs the
+ * hand-written encoder. Records of one kind repeat the same few dozen shapes. A copier reads the keys in
+ * Go's order and returns an object literal with them in that order: one allocation with the final
+ * hidden class, and monomorphic property access, instead of a generic loop of keyed loads and stores.
+ * The keys are embedded as JSON string literals (valid JavaScript string literals); `__proto__` and
+ * index-like keys never get here (SPECIAL_KEY sends them to the hand-written encoder).
+ */
+const shapes = new Map<string, Copier | null>();
+const MAX_SHAPES = 5_000;
+
+function makeCopier(sorted: readonly string[]): Copier {
+  const lines: string[] = [];
+  const fields: string[] = [];
+  sorted.forEach((k, i) => {
+    const lit = JSON.stringify(k);
+    lines.push(`const v${i} = copy(o[${lit}], d);`, `if (v${i} === SLOW) return SLOW;`);
+    fields.push(`${lit}: v${i}`);
+  });
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from JSON-quoted keys only
+  const make = new Function(
+    'copy',
+    'SLOW',
+    `return function copyShape(o, depth) { const d = depth + 1; ${lines.join(' ')} return { ${fields.join(', ')} }; };`,
+  ) as (copy: (v: unknown, depth: number) => unknown, slow: symbol) => Copier;
+  return make(sortedCopy, SLOW);
+}
+
+function copierFor(o: Record<string, unknown>): Copier | null {
   const keys = Object.keys(o);
   const id = keys.join('\u0001');
-  let sorted = shapes.get(id);
-  if (sorted === undefined) {
-    sorted = keys.some((k) => SPECIAL_KEY.test(k)) ? null : keys.sort();
-    if (shapes.size < MAX_SHAPES) shapes.set(id, sorted);
+  let c = shapes.get(id);
+  if (c === undefined) {
+    c = keys.some((k) => SPECIAL_KEY.test(k)) ? null : makeCopier(keys.sort());
+    if (shapes.size < MAX_SHAPES) shapes.set(id, c);
   }
-  return sorted;
+  return c;
 }
 
 /**
@@ -209,17 +231,8 @@ function sortedCopy(v: unknown, depth: number): unknown {
     return out;
   }
   if (v instanceof Uint8Array) return SLOW;
-  const o = v as Record<string, unknown>;
-  const keys = sortedShape(o);
-  if (keys === null) return SLOW;
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const c = sortedCopy(o[k], depth + 1);
-    if (c === SLOW) return SLOW;
-    out[k] = c;
-  }
-  return out;
+  const copier = copierFor(v as Record<string, unknown>);
+  return copier === null ? SLOW : copier(v as Record<string, unknown>, depth);
 }
 
 const HTML_OR_SEPARATOR = /[<>&\u2028\u2029]/;
