@@ -153,7 +153,23 @@ export class ElasticsearchExporter implements Exporter {
             types,
             this.#cfg.setup.template_priority,
             signal,
+            [this.#cfg.data_stream.namespace],
           );
+          if (report.fleetManaged.length > 0) {
+            this.#log.info(
+              "Fleet manages these data streams' index templates (Elastic's integration); ours are not installed there",
+              {
+                data_streams: report.fleetManaged.map((f) => `logs-${f.dataset}-*`),
+                templates: report.fleetManaged.map((f) => f.template),
+              },
+            );
+          }
+          if (report.shadowing.length > 0) {
+            this.#log.warn(
+              "index templates of ours still exist for Fleet-managed data streams and may take precedence over Fleet's; delete them unless intended",
+              { templates: report.shadowing },
+            );
+          }
           const degraded = [...new Set(report.degraded.map((d) => `${d.wanted}->${d.used}`))];
           this.#log.info('index templates ready', {
             installed: report.installed,

@@ -7,6 +7,7 @@ import {
   TEMPLATE_VERSION,
   buildTemplates,
   detectServer,
+  indexPatternMatches,
   initialServerTypes,
   installTemplates,
   unknownTypesIn,
@@ -221,5 +222,133 @@ describe('detection and install against a fake server', () => {
       installTemplates(client, fullEs, 250),
       (e: any) => e.kind === 'privilege' && /unauthorized/.test(e.message),
     );
+  });
+
+  const listing = (templates: unknown[]) => (r: { method: string; path: string }) =>
+    r.method === 'GET' && r.path.startsWith('/_index_template?')
+      ? { status: 200, body: { index_templates: templates } }
+      : undefined;
+  const fleetTemplate = (dataset: string, meta: Record<string, unknown>) => ({
+    name: `logs-${dataset}`,
+    index_template: { index_patterns: [`logs-${dataset}-*`], _meta: meta },
+  });
+
+  test('Fleet-managed templates (managed_by: fleet) for all data streams: none of ours installed', async () => {
+    await mk({});
+    fake.otherFault = listing(
+      ['authentik.event', 'authentik.user', 'authentik.group'].map((d) =>
+        fleetTemplate(d, { managed_by: 'fleet', managed: true, package: { name: 'authentik' } }),
+      ),
+    );
+    const r = await installTemplates(client, fullEs, 250);
+    assert.deepEqual(r.installed, []);
+    assert.deepEqual(r.upToDate, []);
+    assert.deepEqual(
+      r.fleetManaged.map((f) => [f.dataset, f.template, f.reason]),
+      [
+        ['authentik.event', 'logs-authentik.event', 'managed_by'],
+        ['authentik.user', 'logs-authentik.user', 'managed_by'],
+        ['authentik.group', 'logs-authentik.group', 'managed_by'],
+      ],
+    );
+    assert.equal(fake.requests.filter((q) => q.method === 'PUT').length, 0);
+    assert.equal(fake.templates.size, 0);
+  });
+
+  test('a template of the authentik package alone counts too; other data streams get ours', async () => {
+    await mk({});
+    fake.otherFault = listing([
+      fleetTemplate('authentik.event', { package: { name: 'authentik' } }),
+      // Not Fleet's: another package, and a user template without _meta.
+      fleetTemplate('authentik.user', { package: { name: 'okta' } }),
+      { name: 'mine', index_template: { index_patterns: ['logs-authentik.group-*'] } },
+    ]);
+    const r = await installTemplates(client, fullEs, 250);
+    assert.deepEqual(
+      r.fleetManaged.map((f) => [f.dataset, f.reason]),
+      [['authentik.event', 'package']],
+    );
+    assert.deepEqual(r.installed.sort(), [
+      'authentik-collector-ecs@mappings',
+      'authentik-collector-logs-authentik.group',
+      'authentik-collector-logs-authentik.group@mappings',
+      'authentik-collector-logs-authentik.user',
+      'authentik-collector-logs-authentik.user@mappings',
+      'authentik-collector@settings',
+    ]);
+    assert.ok(!fake.templates.has('_index_template/authentik-collector-logs-authentik.event'));
+  });
+
+  test("our own template with a higher priority than Fleet's is reported, not replaced", async () => {
+    await mk({});
+    const ours = (dataset: string, priority: number) => ({
+      name: `authentik-collector-logs-${dataset}`,
+      index_template: {
+        index_patterns: [`logs-${dataset}-*`],
+        priority,
+        _meta: { managed_by: 'authentik-collector' },
+      },
+    });
+    fake.otherFault = listing([
+      {
+        ...fleetTemplate('authentik.event', { managed_by: 'fleet' }),
+        index_template: {
+          index_patterns: ['logs-authentik.event-*'],
+          priority: 200,
+          _meta: { managed_by: 'fleet' },
+        },
+      },
+      ours('authentik.event', 250),
+      {
+        name: 'logs-authentik.user',
+        index_template: {
+          index_patterns: ['logs-authentik.user-*'],
+          priority: 300,
+          _meta: { managed_by: 'fleet' },
+        },
+      },
+      ours('authentik.user', 250),
+    ]);
+    const r = await installTemplates(client, fullEs, 250);
+    assert.deepEqual(r.shadowing, ['authentik-collector-logs-authentik.event']);
+    assert.ok(!r.installed.includes('authentik-collector-logs-authentik.event'));
+    assert.ok(!r.installed.includes('authentik-collector-logs-authentik.user'));
+    assert.ok(r.installed.includes('authentik-collector-logs-authentik.group'));
+  });
+
+  test('namespace-specific Fleet templates are found through the probed namespaces', async () => {
+    await mk({});
+    fake.otherFault = listing([
+      {
+        name: 'logs-authentik.event-prod',
+        index_template: { index_patterns: ['logs-authentik.event-prod'], _meta: { managed_by: 'fleet' } },
+      },
+    ]);
+    const a = await installTemplates(client, fullEs, 250);
+    assert.deepEqual(a.fleetManaged, []);
+    const b = await installTemplates(client, fullEs, 250, undefined, ['prod']);
+    assert.deepEqual(
+      b.fleetManaged.map((f) => f.template),
+      ['logs-authentik.event-prod'],
+    );
+  });
+
+  test('templates that cannot be listed (403) are treated as not Fleet-managed', async () => {
+    await mk({});
+    fake.otherFault = (r) =>
+      r.method === 'GET' && r.path.startsWith('/_index_template?') ? { status: 403 } : undefined;
+    const r = await installTemplates(client, fullEs, 250);
+    assert.equal(r.installed.length, 8);
+    assert.deepEqual(r.fleetManaged, []);
+  });
+
+  test('index pattern globbing', () => {
+    assert.ok(indexPatternMatches('logs-authentik.event-*', 'logs-authentik.event-default'));
+    assert.ok(indexPatternMatches('logs-*', 'logs-authentik.event-default'));
+    assert.ok(indexPatternMatches('*-authentik.*-*', 'logs-authentik.user-x'));
+    assert.ok(indexPatternMatches('logs-authentik.event-default', 'logs-authentik.event-default'));
+    assert.ok(!indexPatternMatches('logs-authentik.user-*', 'logs-authentik.event-default'));
+    assert.ok(!indexPatternMatches('logs-*-*-x', 'logs-a-x'));
+    assert.ok(!indexPatternMatches('metrics-*', 'logs-authentik.event-default'));
   });
 });

@@ -279,31 +279,169 @@ export function unknownTypesIn(body: Buffer | string): string[] {
   return [...out];
 }
 
+export interface FleetTemplate {
+  /** The data set whose data streams the template covers (`authentik.event`, ...). */
+  dataset: string;
+  /** Name of the Fleet-managed index template (`logs-authentik.event` when Kibana installed it). */
+  template: string;
+  /** Why it counts as Fleet's: `managed_by: fleet` or `package: authentik`. */
+  reason: 'managed_by' | 'package';
+}
+
 export interface InstallReport {
   installed: string[];
   upToDate: string[];
   degraded: Degradation[];
   /** Types that turned out missing only when a template was refused. */
   discoveredUnsupported: string[];
+  /**
+   * Data streams covered by Fleet-managed index templates (Elastic's authentik integration assets):
+   * none of our templates is installed or replaced for them.
+   */
+  fleetManaged: FleetTemplate[];
+  /**
+   * Our own index templates still present for Fleet-managed data streams (installed before the
+   * integration assets) with a higher priority than Fleet's: they take precedence for new data streams.
+   */
+  shadowing: string[];
+}
+
+/** `*`-glob match of an index pattern (the only wildcard index templates know). */
+export function indexPatternMatches(pattern: string, name: string): boolean {
+  const parts = pattern.split('*');
+  if (parts.length === 1) return pattern === name;
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (!name.startsWith(first) || name.length < first.length + last.length || !name.endsWith(last))
+    return false;
+  let at = first.length;
+  const end = name.length - last.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const idx = name.indexOf(parts[i]!, at);
+    if (idx < 0 || idx + parts[i]!.length > end) return false;
+    at = idx + parts[i]!.length;
+  }
+  return at <= end;
+}
+
+interface ListedTemplate {
+  name?: unknown;
+  index_template?: { index_patterns?: unknown; priority?: unknown; _meta?: Record<string, unknown> };
+}
+
+function priorityOf(t: ListedTemplate): number {
+  const p = t.index_template?.priority;
+  return typeof p === 'number' ? p : 0;
+}
+
+/** Why `meta` marks a Fleet-managed template, or undefined. */
+function fleetReason(meta: Record<string, unknown> | undefined): FleetTemplate['reason'] | undefined {
+  if (!meta) return undefined;
+  if (meta['managed_by'] === 'fleet') return 'managed_by';
+  const pkg = meta['package'];
+  if (pkg && typeof pkg === 'object' && (pkg as Record<string, unknown>)['name'] === 'authentik')
+    return 'package';
+  return undefined;
+}
+
+/**
+ * Fleet-managed index templates that cover our data streams, probed as `logs-<dataset>-<namespace>` for
+ * each of `namespaces` (Fleet's own patterns, `logs-authentik.event-*`, cover every namespace), and our
+ * own index templates that would take precedence over them (a higher priority). One
+ * `GET /_index_template`, trimmed with filter_path. A server that does not let us list templates (403)
+ * has none we could detect.
+ */
+export async function findFleetTemplates(
+  client: EsClient,
+  namespaces: readonly string[] = ['default'],
+  signal?: AbortSignal,
+): Promise<{ fleet: FleetTemplate[]; ours: Map<string, string> }> {
+  const res = await client.request(
+    'GET',
+    '/_index_template?filter_path=index_templates.name,index_templates.index_template.index_patterns,' +
+      'index_templates.index_template._meta,index_templates.index_template.priority',
+    { signal },
+  );
+  const fleet: FleetTemplate[] = [];
+  const ours = new Map<string, string>();
+  if (res.status === 403 || res.status === 404) return { fleet, ours };
+  if (res.status !== 200) throw classify(res, 'GET /_index_template');
+  const list = (json(res) as { index_templates?: ListedTemplate[] } | undefined)?.index_templates ?? [];
+  for (const { dataset } of AUTHENTIK_DATASETS) {
+    const probes = namespaces.map((ns) => `logs-${dataset}-${ns}`);
+    const covering = list.filter((t) => {
+      const patterns = t.index_template?.index_patterns;
+      const pats = Array.isArray(patterns) ? patterns : [patterns];
+      return pats.some((p) => typeof p === 'string' && probes.some((n) => indexPatternMatches(p, n)));
+    });
+    let fleetPriority: number | undefined;
+    for (const t of covering) {
+      const name = typeof t.name === 'string' ? t.name : '';
+      const reason = name.startsWith(`${TEMPLATE_PREFIX}-`)
+        ? undefined
+        : fleetReason(t.index_template?._meta);
+      if (reason === undefined) continue;
+      if (!fleet.some((f) => f.dataset === dataset)) fleet.push({ dataset, template: name, reason });
+      fleetPriority = Math.max(fleetPriority ?? 0, priorityOf(t));
+    }
+    if (fleetPriority === undefined) continue;
+    for (const t of covering) {
+      const name = typeof t.name === 'string' ? t.name : '';
+      if (name.startsWith(`${TEMPLATE_PREFIX}-`) && priorityOf(t) > fleetPriority) ours.set(dataset, name);
+    }
+  }
+  return { fleet, ours };
 }
 
 /**
  * Installs the templates that are missing or older than {@link TEMPLATE_VERSION}. When the server refuses a
  * mapping for an unknown field type, that type is degraded and the templates are rebuilt and re-sent.
- * Throws {@link SetupError}.
+ * Data streams covered by a Fleet-managed index template (`_meta.managed_by: fleet` or
+ * `_meta.package.name: authentik`, i.e. Elastic's authentik integration assets installed from Kibana) are
+ * left alone: neither their index template nor their component template of ours is installed or
+ * replaced (see {@link InstallReport.fleetManaged}). Throws {@link SetupError}.
  */
 export async function installTemplates(
   client: EsClient,
   server: ServerTypes,
   priority: number,
   signal?: AbortSignal,
+  /** Namespaces probed for Fleet-managed templates (`default` is always probed). */
+  namespaces: readonly string[] = [],
 ): Promise<InstallReport> {
-  const report: InstallReport = { installed: [], upToDate: [], degraded: [], discoveredUnsupported: [] };
+  const report: InstallReport = {
+    installed: [],
+    upToDate: [],
+    degraded: [],
+    discoveredUnsupported: [],
+    fleetManaged: [],
+    shadowing: [],
+  };
+  // Beside Elastic's integration: data streams whose templates Fleet manages are left to Fleet.
+  const { fleet, ours } = await findFleetTemplates(client, [...new Set(['default', ...namespaces])], signal);
+  report.fleetManaged = fleet;
+  const fleetSets = new Set(fleet.map((f) => f.dataset));
+  for (const f of fleet) {
+    const own = ours.get(f.dataset);
+    if (own !== undefined) report.shadowing.push(own);
+  }
+  const skipped = new Set<string>();
+  for (const { dataset } of AUTHENTIK_DATASETS) {
+    if (!fleetSets.has(dataset)) continue;
+    skipped.add(`${TEMPLATE_PREFIX}-logs-${dataset}`);
+    skipped.add(`${TEMPLATE_PREFIX}-logs-${dataset}@mappings`);
+  }
+  if (fleetSets.size === AUTHENTIK_DATASETS.length) {
+    // Nothing of ours would use the shared components.
+    skipped.add(`${TEMPLATE_PREFIX}@settings`);
+    skipped.add(`${TEMPLATE_PREFIX}-ecs@mappings`);
+  }
   for (let round = 0; round < 8; round++) {
     const set = buildTemplates(server, priority);
     report.degraded = set.degraded;
     let retryRound = false;
     for (const t of set.templates) {
+      if (skipped.has(t.name)) continue;
       if (report.installed.includes(t.name) || report.upToDate.includes(t.name)) continue;
       const have = await installedVersion(client, t, signal);
       if (have !== undefined && have >= TEMPLATE_VERSION) {

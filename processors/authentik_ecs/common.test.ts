@@ -32,12 +32,71 @@ describe('Java rendering', () => {
     assert.equal(javaString(2 ** 63), '9223372036854775808');
   });
 
+  test('whole doubles in exponent form print like Double.toString (Go writes them as 1e+21)', () => {
+    assert.equal(javaString(1e21), '1.0E21');
+    assert.equal(javaString(-1e21), '-1.0E21');
+    assert.equal(javaString(1.5e21), '1.5E21');
+    assert.equal(javaString(1e300), '1.0E300');
+    assert.equal(javaString(123456789e20), '1.23456789E28');
+    assert.equal(javaClass(1e21), 'java.lang.Double');
+    // Neighbours: below 1e21 Go writes digits, so Jackson reads an integer type.
+    assert.equal(javaString(1e20), '100000000000000000000');
+    assert.equal(javaClass(1e20), 'java.math.BigInteger');
+    assert.equal(javaString(999999999999999900000), '999999999999999868928');
+    assert.equal(javaString(1e7), '10000000');
+  });
+
+  test('Double.toString thresholds: plain in [1e-3, 1e7), E notation outside; negative exponents', () => {
+    assert.equal(javaString(1e-7), '1.0E-7');
+    assert.equal(javaString(-1e-7), '-1.0E-7');
+    assert.equal(javaString(2.5e-5), '2.5E-5');
+    assert.equal(javaString(0.001), '0.001');
+    assert.equal(javaString(0.00099), '9.9E-4');
+    assert.equal(javaString(1234567.5), '1234567.5');
+    assert.equal(javaString(9999999.5), '9999999.5');
+    assert.equal(javaString(10000000.5), '1.00000005E7');
+    assert.equal(javaString(0.1), '0.1');
+    assert.equal(javaString(1.0e-10), '1.0E-10');
+    assert.equal(javaString(5e-324), '4.9E-324');
+    assert.equal(javaString(1.7976931348623157e308), '1.7976931348623157E308');
+  });
+
   test('collections print like Java toString', () => {
     assert.equal(javaString([1, 'a', null]), '[1, a, null]');
     assert.equal(javaString({ a: 1, b: { c: true } }), '{a=1, b={c=true}}');
     assert.equal(render(null), '');
     assert.equal(render(undefined), '');
     assert.equal(render(7), '7');
+  });
+
+  test('mustache renders lists as index maps (as Elasticsearch shows them)', () => {
+    assert.equal(render(['81.2.69.142']), '{0=81.2.69.142}');
+    assert.equal(render(['n']), '{0=n}');
+    assert.equal(render([]), '{}');
+    assert.equal(render(['a', 'b', 'c']), '{0=a, 1=b, 2=c}');
+    // Elements print with their own toString: nested lists as [..], maps as {k=v}.
+    assert.equal(render([['x', 'y'], 'z']), '{0=[x, y], 1=z}');
+    assert.equal(render([[]]), '{0=[]}');
+    assert.equal(render([{ a: 1 }, null, 2.5, 1e21]), '{0={a=1}, 1=null, 2=2.5, 3=1.0E21}');
+    // Maps (and lists inside maps) print as Java's Map/List toString.
+    assert.equal(render({ a: ['x'], b: { c: [] } }), '{a=[x], b={c=[]}}');
+    assert.equal(render({}), '{}');
+    assert.equal(render(true), 'true');
+    // Not mustache: convert/date use toString, where a list is [..].
+    assert.equal(javaString(['81.2.69.142']), '[81.2.69.142]');
+  });
+
+  test('painless reports nested class names with a dot', () => {
+    assert.throws(
+      () => painlessContains({}, '@'),
+      (e: Error) =>
+        e.message ===
+        'dynamic method [org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestData, contains/1] not found',
+    );
+    assert.throws(
+      () => painlessContains(5, '@'),
+      (e: Error) => e.message === 'dynamic method [java.lang.Integer, contains/1] not found',
+    );
   });
 
   test('class names follow Jackson types', () => {

@@ -85,7 +85,7 @@ export function javaClass(v: unknown): string {
     case 'boolean':
       return 'java.lang.Boolean';
     case 'number':
-      if (Number.isInteger(v)) {
+      if (Number.isInteger(v) && !exponentForm(v)) {
         if (v >= INT_MIN && v <= INT_MAX) return 'java.lang.Integer';
         if (Math.abs(v) < 2 ** 63) return 'java.lang.Long';
         return 'java.math.BigInteger';
@@ -96,6 +96,16 @@ export function javaClass(v: unknown): string {
       if (v instanceof Uint8Array) return '[B';
       return 'java.util.HashMap';
   }
+}
+
+/**
+ * True for a whole number that reaches Elasticsearch in exponent form and is therefore parsed as a
+ * Double: Go's encoder (Elastic's CEL input writes `event.original` with it) prints float64 values from
+ * 1e21 up as `1e+21`, and Jackson reads any number with an exponent as a Double. Below 1e21 whole
+ * numbers are written as digits and parsed as Integer/Long/BigInteger.
+ */
+function exponentForm(v: number): boolean {
+  return v >= 1e21 || v <= -1e21;
 }
 
 /** Java `Double.toString`: shortest digits; scientific notation below 1e-3 and from 1e7. */
@@ -109,8 +119,11 @@ export function javaDouble(d: number): string {
     const s = String(d);
     return s.includes('.') ? s : `${s}.0`;
   }
-  const [mant = '', exp = '0'] = d.toExponential().split('e');
-  return `${mant.includes('.') ? mant : `${mant}.0`}E${exp.startsWith('+') ? exp.slice(1) : exp}`;
+  // Java renders at least two significant digits: with a one-digit shortest form it takes the
+  // two-digit decimal closest to the value (1e21 → 1.0E21, but Double.MIN_VALUE → 4.9E-324).
+  let [mant = '', exp = '0'] = d.toExponential().split('e');
+  if (!mant.includes('.')) [mant = '', exp = '0'] = d.toExponential(1).split('e');
+  return `${mant}E${exp.startsWith('+') ? exp.slice(1) : exp}`;
 }
 
 /** Java `Object.toString()` of a parsed JSON value (what `convert` to string and mustache produce). */
@@ -121,7 +134,8 @@ export function javaString(v: unknown): string {
     case 'boolean':
       return v ? 'true' : 'false';
     case 'number':
-      if (Number.isInteger(v)) return Number.isSafeInteger(v) ? String(v) : BigInt(v).toString();
+      if (Number.isInteger(v) && !exponentForm(v))
+        return Number.isSafeInteger(v) ? String(v) : BigInt(v).toString();
       return javaDouble(v);
     case 'undefined':
       return 'null';
@@ -135,9 +149,21 @@ export function javaString(v: unknown): string {
   }
 }
 
-/** Mustache `{{{field}}}` rendering: null renders as the empty string. */
+/**
+ * Mustache `{{{field}}}` rendering as Elasticsearch's template engine does it: null renders as the empty
+ * string; a list is first wrapped in a map from index to element (so `{{x.0}}` works), which prints like
+ * Java's `AbstractMap.toString`: `["a"]` → `{0=a}`, `["a", "b"]` → `{0=a, 1=b}`, `[]` → `{}`. Elements are
+ * printed with their own `toString`, so a nested list shows as `[x, y]` and a nested map as `{k=v}`
+ * (`[["x"]]` → `{0=[x]}`). Maps, strings, numbers and booleans print as `javaString` does.
+ */
 export function render(v: unknown): string {
-  return v === null || v === undefined ? '' : javaString(v);
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) {
+    let out = '{';
+    for (let i = 0; i < v.length; i++) out += `${i > 0 ? ', ' : ''}${i}=${javaString(v[i])}`;
+    return `${out}}`;
+  }
+  return javaString(v);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -200,8 +226,9 @@ export function painlessChain(start: unknown, ...keys: string[]): unknown {
 
 /** Class name painless reports for a value seen through an ingest condition (maps are wrapped). */
 export function conditionClass(v: unknown): string {
-  if (isMap(v)) return 'org.elasticsearch.ingest.ConditionalProcessor$UnmodifiableIngestData';
-  if (Array.isArray(v)) return 'org.elasticsearch.ingest.ConditionalProcessor$UnmodifiableIngestList';
+  // Painless reports the canonical class name (nested classes joined with a dot, not Java's `$`).
+  if (isMap(v)) return 'org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestData';
+  if (Array.isArray(v)) return 'org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestList';
   return javaClass(v);
 }
 

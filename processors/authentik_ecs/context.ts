@@ -15,6 +15,7 @@ import {
   javaClass,
   painlessContains,
   painlessGet,
+  javaString,
   render,
 } from './common.ts';
 import type { JMap } from './common.ts';
@@ -118,7 +119,7 @@ export function dateAt(ctx: Ctx, parent: unknown, key: string, tag: string): Par
   if (!isMap(parent)) return undefined;
   const v = parent[key];
   if (v === undefined || v === null || v === '') return undefined;
-  const r = normaliseDate(typeof v === 'string' ? v : render(v));
+  const r = normaliseDate(typeof v === 'string' ? v : javaString(v));
   if (!r.ok) {
     delete parent[key];
     err(ctx, 'date', tag, r.message);

@@ -154,7 +154,10 @@ export function mapEvent(ctx: Ctx): void {
   const clientIp = ae?.['client_ip'];
   if (clientIp !== undefined && clientIp !== null) related(ctx, 'ip', clientIp);
 
-  for (const [path, tag] of PK_TO_STRING) convertAt(ctx, ae, path, toStringValue, tag);
+  for (let i = 0; i < PK_TO_STRING.length; i++) {
+    const [path, tag] = PK_TO_STRING[i]!;
+    convertAt(ctx, ae, path, toStringValue, tag);
+  }
   convertAt(
     ctx,
     ae,

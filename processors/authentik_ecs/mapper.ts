@@ -40,6 +40,13 @@ export const DATASETS: Readonly<Record<string, DatasetName>> = {
 
 const MAPPINGS: Record<DatasetName, (ctx: Ctx) => void> = { event: mapEvent, group: mapGroup, user: mapUser };
 
+/** Pipeline names as they appear in `error.message` (built once). */
+const PIPELINES: Record<DatasetName, string> = {
+  event: `logs-authentik.event-${PACKAGE_VERSION}`,
+  group: `logs-authentik.group-${PACKAGE_VERSION}`,
+  user: `logs-authentik.user-${PACKAGE_VERSION}`,
+};
+
 export interface EcsMapperOptions extends MapperOptions {
   namespace: string;
   tags: readonly string[];
@@ -146,7 +153,7 @@ export class EcsMapper {
     else if (typeof body === 'string') original = body;
     else original = goJson(body ?? null);
 
-    const pipeline = `logs-authentik.${ds}-${PACKAGE_VERSION}`;
+    const pipeline = PIPELINES[ds];
     const doc = this.#skeleton(dataset, record);
     const event = doc['event'] as JMap;
     event['original'] = original;

@@ -57,6 +57,41 @@ describe('Go-compatible event.original (mito encode_json)', () => {
     },
   );
 
+  test('shape copiers: repeated, already ordered, mixed and one-off shapes all encode exactly', () => {
+    const samples: unknown[] = [
+      { b: 1, a: { d: [1, { z: 1, y: 2 }], c: null } },
+      { a: { c: 'x', d: [] }, b: 2 }, // keys already in order at every level: reused as is
+      {
+        a: [
+          { m: 1, n: 2 },
+          { n: 3, m: 4 },
+        ],
+        b: [[{ q: 1, p: 2 }]],
+      },
+      { x: -0 }, // -0 needs the hand-written encoder
+      { '10': 1, '9': 2, a: 3 }, // index-like keys too
+      Object.assign(Object.create(null) as object, { b: 1, a: 2 }),
+      { é: 1, e: 2, z: '<&>' },
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const v of samples) assert.equal(goJson(v), goJsonSlow(v), JSON.stringify(v));
+    }
+    for (let i = 0; i < 200; i++) {
+      const v = { [`k${(i * 7919) % 1000}`]: i, [`j${i}`]: { [`n${i % 3}`]: [i, { b: 1, a: 2 }] } };
+      assert.equal(goJson(v), goJsonSlow(v));
+    }
+    // An object whose prototype is not Object's is copied generically (its own keys only).
+    class Rec {
+      b = 1;
+      a = 2;
+    }
+    assert.equal(goJson(new Rec()), '{"a":2,"b":1}');
+    // An already ordered input is not modified and stays equal.
+    const ordered = { a: 1, b: { c: [1, 2] } };
+    assert.equal(goJson(ordered), '{"a":1,"b":{"c":[1,2]}}');
+    assert.deepEqual(ordered, { a: 1, b: { c: [1, 2] } });
+  });
+
   test('reproduces Elastic Agent event.original byte for byte (sample documents)', { skip: NEED }, () => {
     for (const ds of FIXTURE_DATASETS) {
       const sample = JSON.parse(readFileSync(resolve(fixturesDir, `${ds}/sample_event.json`), 'utf8')) as {

@@ -169,16 +169,95 @@ function encode(v: unknown, depth: number): string {
 const SLOW = Symbol('slow');
 /** Canonical array-index keys: V8 orders them numerically before all others, whatever the insertion order. */
 const SPECIAL_KEY = /^(?:0|[1-9]\d{0,9}|__proto__)$|[\ud800-\uffff]/;
-/** Verdicts of SPECIAL_KEY per key text: records repeat the same few dozen keys. */
-const keyVerdicts = new Map<string, boolean>();
+type Copier = (o: Record<string, unknown>, depth: number) => unknown;
 
-function specialKey(k: string): boolean {
-  let v = keyVerdicts.get(k);
-  if (v === undefined) {
-    v = SPECIAL_KEY.test(k);
-    if (keyVerdicts.size < 10_000) keyVerdicts.set(k, v);
+/**
+ * Object shapes (the keys in insertion order) as a trie walked with `for…in`, so finding an object's
+ * shape allocates nothing. A shape seen twice gets a generated copier: it reads the keys in Go's order and
+ * returns an object literal with them in that order — one allocation with the final hidden class and
+ * monomorphic property access instead of a generic loop of keyed loads and stores. Records of one kind
+ * repeat the same few dozen shapes. Keys are embedded as JSON string literals (valid JavaScript string
+ * literals); `__proto__` and index-like keys never get here (SPECIAL_KEY sends them to the hand-written
+ * encoder). Shapes seen once, and any shape once the trie is full, take the generic copy.
+ */
+interface ShapeNode {
+  next: Map<string, ShapeNode> | undefined;
+  /** undefined: not seen as a complete shape yet; null: needs the hand-written encoder. */
+  copier: Copier | null | undefined;
+  seen: number;
+}
+const root: ShapeNode = { next: undefined, copier: undefined, seen: 0 };
+let nodes = 0;
+const MAX_NODES = 50_000;
+
+/**
+ * `inOrder`: the object's keys are already in Go's order, so when no value below needed a copy the
+ * object itself is returned (a plain object: its own keys are all JSON.stringify looks at).
+ */
+function makeCopier(sorted: readonly string[], inOrder: boolean): Copier {
+  const lines: string[] = [];
+  const fields: string[] = [];
+  const same: string[] = [];
+  sorted.forEach((k, i) => {
+    const lit = JSON.stringify(k);
+    lines.push(`const v${i} = copy(o[${lit}], d);`, `if (v${i} === SLOW) return SLOW;`);
+    fields.push(`${lit}: v${i}`);
+    same.push(`v${i} === o[${lit}]`);
+  });
+  const reuse = inOrder && same.length > 0 ? `if (${same.join(' && ')}) return o;` : '';
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from JSON-quoted keys only
+  const make = new Function(
+    'copy',
+    'SLOW',
+    `return function copyShape(o, depth) { const d = depth + 1; ${lines.join(' ')} ${reuse} return { ${fields.join(', ')} }; };`,
+  ) as (copy: (v: unknown, depth: number) => unknown, slow: symbol) => Copier;
+  return make(sortedCopy, SLOW);
+}
+
+/** The generic copy (no generated code): keys sorted per call. */
+function genericCopy(o: Record<string, unknown>, depth: number): unknown {
+  const keys = Object.keys(o);
+  if (keys.some((k) => SPECIAL_KEY.test(k))) return SLOW;
+  keys.sort();
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const c = sortedCopy(o[k], depth + 1);
+    if (c === SLOW) return SLOW;
+    out[k] = c;
   }
-  return v;
+  return out;
+}
+
+function copyObject(o: Record<string, unknown>, depth: number): unknown {
+  const proto: unknown = Object.getPrototypeOf(o);
+  if (proto !== Object.prototype && proto !== null) return genericCopy(o, depth);
+  let node = root;
+  for (const k in o) {
+    let n = node.next?.get(k);
+    if (n === undefined) {
+      if (nodes >= MAX_NODES) return genericCopy(o, depth);
+      n = { next: undefined, copier: undefined, seen: 0 };
+      (node.next ??= new Map()).set(k, n);
+      nodes++;
+    }
+    node = n;
+  }
+  let c = node.copier;
+  if (c === undefined) {
+    if (++node.seen < 2) return genericCopy(o, depth);
+    const keys = Object.keys(o);
+    if (keys.some((k) => SPECIAL_KEY.test(k))) c = null;
+    else {
+      const sorted = [...keys].sort();
+      c = makeCopier(
+        sorted,
+        sorted.every((k, i) => k === keys[i]),
+      );
+    }
+    node.copier = c;
+  }
+  return c === null ? SLOW : c(o, depth);
 }
 
 /**
@@ -193,29 +272,19 @@ function sortedCopy(v: unknown, depth: number): unknown {
   }
   if (depth > 1000) return SLOW;
   if (Array.isArray(v)) {
-    const out = new Array<unknown>(v.length);
+    // Unchanged elements: the array itself (no allocation until an element needed a copy).
+    let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
-      const c = sortedCopy(v[i], depth + 1);
+      const x: unknown = v[i];
+      const c = sortedCopy(x, depth + 1);
       if (c === SLOW) return SLOW;
-      out[i] = c;
+      if (out === undefined && c !== x) out = v.slice(0, i);
+      if (out !== undefined) out.push(c);
     }
-    return out;
+    return out ?? v;
   }
   if (v instanceof Uint8Array) return SLOW;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  for (let i = 0; i < keys.length; i++) {
-    if (specialKey(keys[i]!)) return SLOW;
-  }
-  keys.sort();
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const c = sortedCopy(o[k], depth + 1);
-    if (c === SLOW) return SLOW;
-    out[k] = c;
-  }
-  return out;
+  return copyObject(v as Record<string, unknown>, depth);
 }
 
 const HTML_OR_SEPARATOR = /[<>&\u2028\u2029]/;

@@ -505,9 +505,32 @@ describe('error behaviour (documents flagged, counted, never thrown)', { skip: N
         'user',
         'conditional',
         'dissect_user_email',
-        'dynamic method [org.elasticsearch.ingest.ConditionalProcessor$UnmodifiableIngestData, contains/1] not found',
+        'dynamic method [org.elasticsearch.ingest.ConditionalProcessor.UnmodifiableIngestData, contains/1] not found',
       ),
     ]);
+  });
+
+  test('Elastic rendering classes: lists through mustache, whole doubles in exponent form', async () => {
+    const apiUser: LogRecord = {
+      observedTimestamp: [1_700_000_000, 0],
+      body: { pk: 1e21, username: ['n'], name: [], email: 'a@b', uid: [['x', 'y']], groups: [['g']] },
+      attributes: { 'data_stream.dataset': 'authentik.user' },
+    };
+    const { docs } = await run({}, [
+      eventLine({ ...base, client_ip: ['81.2.69.142'] }),
+      eventLine({ ...base, context: { ...base['context'], model: { pk: 2.5e-7 } } }),
+      apiUser,
+      eventLine({ pk: 'g', name: 'G', users: [[1, 2], 3] }, 'group'),
+    ]);
+    assert.deepEqual(docs[0]!['related']['ip'], ['{0=81.2.69.142}']);
+    assert.equal(docs[1]!['authentik']['event']['context']['model']['pk'], '2.5E-7');
+    const u = docs[2]!;
+    assert.match(u['event']['original'], /"pk":1e\+21/);
+    assert.equal(u['user']['id'], '1.0E21');
+    assert.deepEqual(u['related']['user'], ['1.0E21', '{0=n}', '{}', 'a@b', '{0=[x, y]}']);
+    assert.deepEqual(u['user']['group']['id'], ['{0=g}']);
+    const g = docs[3]!;
+    assert.deepEqual(g['user']['id'], ['{0=1, 1=2}', '3']);
   });
 
   test('a user pk list with a null fails the pipeline (no local on_failure there)', async () => {

@@ -1,9 +1,11 @@
 /**
  * User-agent parsing with the same results as Elasticsearch's `user_agent` processor.
  *
- * Patterns come from the installed `uap-core` package (`regexes.yaml`), compiled once per process. They
- * are evaluated the way Elasticsearch's `UserAgentParser` does it (which is the uap reference algorithm
- * with Elasticsearch's replacement rules):
+ * Patterns come from the installed `uap-core` package pinned at 0.10.0: the pattern data Elasticsearch
+ * bundles as `modules/ingest-user-agent/src/main/resources/regexes.yml` is uap-core's `regexes.yaml` of
+ * July 2020 (commit e9fd8c68, the 0.10.0 release data) behind a licence header. They are compiled once
+ * per process (Java's ASCII-only `\s` kept) and evaluated the way Elasticsearch's `UserAgentParser` does
+ * it (the uap reference algorithm with Elasticsearch's replacement rules):
  * - each list (user agents, operating systems, devices) is tried in order, the first regex that matches
  *   anywhere in the string wins; `regex_flag: 'i'` means case-insensitive;
  * - name: `*_replacement` with the first `$1` replaced by capture group 1 (kept literally when group 1 did
@@ -12,7 +14,8 @@
  * - versions: `v1..v4_replacement` taken literally when present (Elasticsearch does not substitute `$N`
  *   there), otherwise capture groups 2..5.
  * ECS output: `name` (`Other` when no user-agent pattern matched), `version` = major[.minor[.patch[.build]]]
- * (only with a major), `os.name`, `os.version`, `os.full` = `name version` (version parts only when the OS
+ * (only with a major; a part is appended whenever it is not null, so a group that matched the empty string
+ * still adds its dot: `Firefox/128.0` gives `128.0.`), `os.name`, `os.version`, `os.full` = `name version` (version parts only when the OS
  * has a major), `device.name` (`Other` when no device pattern matched), `original`.
  */
 import { readFileSync } from 'node:fs';
@@ -23,6 +26,14 @@ import { Lru } from './lru.ts';
 
 interface Subpattern {
   re: RegExp;
+  /**
+   * A literal every match must contain (lower case when `ci`), or undefined. Checked with `includes`
+   * before the regex runs: most patterns cannot match most strings, and several of Elasticsearch's
+   * patterns are quadratic on long strings (`([A-Za-z0-9]+);FOMA`), so this avoids nearly all regex work
+   * without changing any result.
+   */
+  lit: string | undefined;
+  ci: boolean;
   name: string | undefined;
   v1: string | undefined;
   v2: string | undefined;
@@ -52,43 +63,128 @@ interface Patterns {
 
 let shared: Patterns | undefined;
 
-/**
- * Elastic compatibility. The installed uap-core (0.18) is newer than the pattern set Elasticsearch bundles
- * with its `user_agent` processor. Two generic uap-core rules ("Downloader" and "headless user-agents")
- * learned client names since; Elasticsearch's versions of the same rules do not list them, so
- * Elasticsearch reports e.g. `PostmanRuntime/7.41.0` as `Other` (Elastic's own pipeline test expects
- * this). A user-agent match whose name is one of these is ignored and the search continues, which gives
- * Elasticsearch's result.
- */
-export const ELASTIC_UNKNOWN_UA_FAMILIES: ReadonlySet<string> = new Set([
-  // uap-core "Downloader" rule additions
-  'PostmanRuntime',
-  'axios',
-  'unirest-java',
-  'unirest-python',
-  'unirest-ruby',
-  'unirest-nodejs',
-  'unirest-php',
-  'unirest-net',
-  // uap-core "headless user-agents" rule additions
-  'WindowsPowerShell',
-  'wget2',
-  'fetch libfetch',
-  'akka-http',
-  'got',
-  'CloudCockpitBackend',
-  'ReactorNetty',
-  'Jersey',
-  'Vert.x-WebClient',
-  'Apache-CXF',
-  'Go-CF-client',
-  'go-resty',
-  'AHC',
-  'HTTPie',
-]);
-
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+}
+
+/** Java's `\s` is ASCII whitespace; JavaScript's also matches Unicode spaces. */
+const JAVA_SPACE = ' \\t\\n\\x0B\\f\\r';
+
+/** The regex source with `\s` narrowed to Java's meaning (inside and outside character classes). */
+export function javaRegexSource(src: string): string {
+  if (!src.includes('\\s')) return src;
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === '\\') {
+      const n = src[i + 1] ?? '';
+      i++;
+      if (n === 's') out += inClass ? JAVA_SPACE : `[${JAVA_SPACE}]`;
+      else out += c + n;
+      continue;
+    }
+    if (c === '[' && !inClass) inClass = true;
+    else if (c === ']' && inClass) inClass = false;
+    out += c;
+  }
+  return out;
+}
+
+const ESCAPED_LITERAL = new Set([...'.\\/-()[]{}+*?|^$ :;,!_#&%=\'"<>@~`']);
+
+/**
+ * The longest literal that every match of `src` must contain, or undefined when none is certain.
+ * Conservative: only the top level of the pattern is read (any group, class, escape class or anchor
+ * ends a run), a top-level `|` gives undefined, and a character made optional by a quantifier is not
+ * part of a run.
+ */
+export function requiredLiteral(src: string): string | undefined {
+  let best = '';
+  let run = '';
+  let depth = 0;
+  let inClass = false;
+  const flush = (): void => {
+    if (run.length > best.length) best = run;
+    run = '';
+  };
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (inClass) {
+      if (c === '\\') i++;
+      else if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '\\') {
+      const n = src[i + 1] ?? '';
+      i++;
+      if (depth === 0 && ESCAPED_LITERAL.has(n)) {
+        run += n;
+        i = quantified(src, i, () => (run = run.slice(0, -1)), flush);
+      } else flush();
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      flush();
+      continue;
+    }
+    if (c === '(') {
+      depth++;
+      flush();
+      continue;
+    }
+    if (c === ')') {
+      depth--;
+      flush();
+      i = quantified(src, i, () => undefined, flush);
+      continue;
+    }
+    if (c === '|') {
+      if (depth === 0) return undefined;
+      continue;
+    }
+    if (depth > 0) continue;
+    if ('.^$'.includes(c)) {
+      flush();
+      continue;
+    }
+    if ('?*+{'.includes(c)) {
+      // A quantifier not directly after a literal (handled by quantified()): be safe.
+      flush();
+      continue;
+    }
+    run += c;
+    i = quantified(src, i, () => (run = run.slice(0, -1)), flush);
+  }
+  flush();
+  return best.length > 0 ? best : undefined;
+}
+
+/**
+ * After the atom ending at `i`: when a quantifier follows, `optional()` drops the atom if it may occur
+ * zero times, the run ends (`flush`), and the index of the quantifier's last character is returned.
+ */
+function quantified(src: string, i: number, optional: () => void, flush: () => void): number {
+  const q = src[i + 1];
+  if (q === '?' || q === '*' || q === '+') {
+    if (q !== '+') optional();
+    flush();
+    let j = i + 1;
+    if (src[j + 1] === '?' || src[j + 1] === '+') j++;
+    return j;
+  }
+  if (q === '{') {
+    const m = /^\{(\d*)(,\d*)?\}/.exec(src.slice(i + 1));
+    if (m) {
+      if ((m[1] ?? '') === '' || Number(m[1]) === 0) optional();
+      flush();
+      let j = i + m[0].length;
+      if (src[j + 1] === '?' || src[j + 1] === '+') j++;
+      return j;
+    }
+  }
+  return i;
 }
 
 function compile(list: unknown, names: [string, string, string, string, string]): Subpattern[] {
@@ -97,8 +193,15 @@ function compile(list: unknown, names: [string, string, string, string, string])
   for (const e of list as Record<string, unknown>[]) {
     const regex = str(e['regex']);
     if (regex === undefined) continue;
+    const ci = str(e['regex_flag']) === 'i';
+    let lit = requiredLiteral(regex);
+    // Case-insensitive prefilter only for ASCII literals (lower-casing both sides is then exact).
+    if (lit !== undefined && ci)
+      lit = [...lit].every((ch) => ch.charCodeAt(0) < 128) ? lit.toLowerCase() : undefined;
     out.push({
-      re: new RegExp(regex, str(e['regex_flag']) === 'i' ? 'i' : ''),
+      re: new RegExp(javaRegexSource(regex), ci ? 'i' : ''),
+      lit,
+      ci,
       name: str(e[names[0]]),
       v1: str(e[names[1]]),
       v2: str(e[names[2]]),
@@ -146,7 +249,8 @@ function group(m: RegExpExecArray, i: number): string | null {
   return i < m.length ? (m[i] ?? null) : null;
 }
 
-function matchOne(p: Subpattern, s: string, skip?: ReadonlySet<string>): VersionedName | null {
+function matchOne(p: Subpattern, s: string, lower: string, prefilter: boolean): VersionedName | null {
+  if (prefilter && p.lit !== undefined && !(p.ci ? lower : s).includes(p.lit)) return null;
   const m = p.re.exec(s);
   if (!m) return null;
   const groups = m.length - 1;
@@ -158,7 +262,6 @@ function matchOne(p: Subpattern, s: string, skip?: ReadonlySet<string>): Version
     name = groups >= 1 ? (m[1] ?? null) : null;
   }
   if (name === null) return null;
-  if (skip !== undefined && p.name === undefined && skip.has(name)) return null;
   return {
     name,
     major: p.v1 ?? group(m, 2),
@@ -168,20 +271,25 @@ function matchOne(p: Subpattern, s: string, skip?: ReadonlySet<string>): Version
   };
 }
 
-function findMatch(list: Subpattern[], s: string, skip?: ReadonlySet<string>): VersionedName | null {
+function findMatch(list: Subpattern[], s: string, lower: string, prefilter: boolean): VersionedName | null {
   for (const p of list) {
-    const r = matchOne(p, s, skip);
+    const r = matchOne(p, s, lower, prefilter);
     if (r !== null) return r;
   }
   return null;
 }
 
-/** Parses one user-agent string (uncached). */
-export function parseUserAgent(s: string, patterns: Patterns = loadPatterns()): UaDetails {
+/**
+ * Parses one user-agent string (uncached). `prefilter: false` runs every regex (for tests: the results
+ * must be the same).
+ */
+export function parseUserAgent(s: string, patterns: Patterns = loadPatterns(), prefilter = true): UaDetails {
+  // ASCII-only lower casing, as the literals are ASCII (keeps indexes aligned, unlike toLowerCase).
+  const lower = s.replace(/[A-Z]+/g, (x) => x.toLowerCase());
   return {
-    userAgent: findMatch(patterns.ua, s, ELASTIC_UNKNOWN_UA_FAMILIES),
-    os: findMatch(patterns.os, s),
-    device: findMatch(patterns.device, s),
+    userAgent: findMatch(patterns.ua, s, lower, prefilter),
+    os: findMatch(patterns.os, s, lower, prefilter),
+    device: findMatch(patterns.device, s, lower, prefilter),
   };
 }
 

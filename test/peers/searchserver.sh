@@ -14,7 +14,8 @@
 #   org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ELASTICSEARCH_VERSION:-8.19.21}:zip
 #
 # Environment: AC_CACHE (default ~/.cache/authentik-collector; zips under peers/), OPENSEARCH_PORT /
-# ELASTICSEARCH_PORT (default 9201 / 9202, a free port when taken), AC_PEER_HEAP (default
+# ELASTICSEARCH_PORT (default 9201 / 9202, a free port when taken), AC_PEER_INGEST (default 1: OpenSearch
+# gets the ingest-common module from Maven Central, see opensearch_ingest_module), AC_PEER_HEAP (default
 # "-Xms256m -Xmx512m"), AC_PEER_TIMEOUT (seconds to wait for health, default 120), JAVA_HOME (used
 # when its version fits, otherwise a fitting JDK under /usr/lib/jvm is picked).
 #
@@ -137,6 +138,63 @@ cmd_fetch() {
   echo "$ZIP"
 }
 
+# --- OpenSearch ingest modules (self-contained; AC_PEER_INGEST=0 turns it off) -------------------------
+# The integ-test distribution ships no ingest processors. OpenSearch publishes the ingest-common module on
+# Maven Central as a plain jar (org.opensearch.plugin:ingest-common:<version>, with opensearch-grok,
+# opensearch-dissect, joni and jcodings as dependencies); this assembles it into modules/ingest-common
+# with a plugin descriptor, so pipelines with set/rename/json/... processors run (the Fleet coexistence
+# test uses one as default_pipeline). Built once per version under $PEERS.
+opensearch_ingest_module() { # home
+  local home="$1" mod="$PEERS/opensearch-ingest-common-$VERSION"
+  if [[ ! -s "$mod/plugin-descriptor.properties" ]]; then
+    command -v mvn >/dev/null || die "mvn not found: install Maven to download the ingest-common module"
+    local work
+    work="$(mktemp -d "${TMPDIR:-/tmp}/ac-ingest.XXXXXX")"
+    cat >"$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.authentik-collector</groupId>
+  <artifactId>opensearch-ingest-common-module</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.opensearch.plugin</groupId>
+      <artifactId>ingest-common</artifactId>
+      <version>$VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+POM
+    log "downloading org.opensearch.plugin:ingest-common:$VERSION and its dependencies with mvn (once)"
+    local out
+    if ! out="$(mvn -B -q -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$work/module" -Dmaven.repo.local="${AC_M2_REPO:-$HOME/.m2/repository}" 2>&1)"; then
+      echo "$out" | tail -n 20 >&2
+      rm -rf "$work"
+      die "mvn could not fetch org.opensearch.plugin:ingest-common:$VERSION"
+    fi
+    [[ -s "$work/module/ingest-common-$VERSION.jar" ]] || die "ingest-common-$VERSION.jar missing after mvn"
+    # extended.plugins stays empty: lang-painless is not in this distribution, and the module only
+    # needs it for its painless allowlist extension (not loaded without painless).
+    cat >"$work/module/plugin-descriptor.properties" <<DESC
+description=Module for ingest processors (assembled from Maven Central by test/peers/searchserver.sh)
+version=$VERSION
+name=ingest-common
+classname=org.opensearch.ingest.common.IngestCommonPlugin
+java.version=11
+opensearch.version=$VERSION
+extended.plugins=
+has.native.controller=false
+DESC
+    rm -rf "$mod.tmp.$$"
+    mv "$work/module" "$mod.tmp.$$"
+    rm -rf "$work" "$mod"
+    mv "$mod.tmp.$$" "$mod"
+  fi
+  cp -r "$mod" "$home/modules/ingest-common"
+}
+# ----------------------------------------------------------------------------------------------------
+
 port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -233,6 +291,7 @@ cmd_start() {
   local home="$dir/$FLAVOR-$VERSION"
   [[ -x "$home/bin/$BIN" ]] || die "unexpected layout in $zip (no $FLAVOR-$VERSION/bin/$BIN)"
   mkdir -p "$dir/data" "$dir/logs" "$dir/tmp"
+  if [[ "$FLAVOR" == opensearch && "${AC_PEER_INGEST:-1}" != 0 ]]; then opensearch_ingest_module "$home"; fi
   {
     echo "cluster.name: authentik-collector-test"
     echo "node.name: $FLAVOR-test"
