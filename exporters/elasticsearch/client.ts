@@ -1,6 +1,10 @@
 /**
  * HTTP client of the exporter: one undici Pool (keep-alive) per endpoint, round-robin over the endpoints,
  * failing over on connection errors and skipping an endpoint that refused connections for a cool-down.
+ *
+ * An endpoint is *down* from a failed connection until a request to it gets an HTTP answer again. While it
+ * is down it is skipped for `cooldownMs` at a time; after each cool-down it is probed (`GET /`, any HTTP
+ * status counts as reachable), so its state stays true even when no traffic would try it.
  */
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -25,6 +29,15 @@ export interface ClientOptions {
   tls?: TlsMaterial | undefined;
   /** Called when an endpoint is marked down or comes back. */
   onEndpointState?: ((endpoint: string, up: boolean, reason?: string) => void) | undefined;
+  /** Deadline of a probe of a down endpoint (default: min(timeoutMs, 5 s)). */
+  probeTimeoutMs?: number | undefined;
+}
+
+/** An endpoint that cannot be reached, since when and why (no credentials: endpoints carry none). */
+export interface DownEndpoint {
+  url: string;
+  since: number;
+  reason: string;
 }
 
 export interface HttpResponse {
@@ -96,7 +109,11 @@ interface Endpoint {
   origin: string;
   basePath: string;
   pool: Pool;
+  /** Skipped (unless every endpoint is) until this time. */
   downUntil: number;
+  /** Set from a failed connection until the next HTTP answer. */
+  down: { since: number; reason: string } | undefined;
+  probe: NodeJS.Timeout | undefined;
 }
 
 export class EsClient {
@@ -133,6 +150,8 @@ export class EsClient {
         basePath: u.pathname.replace(/\/+$/, ''),
         pool: new Pool(u.origin, poolOpts),
         downUntil: 0,
+        down: undefined,
+        probe: undefined,
       };
     });
   }
@@ -155,16 +174,54 @@ export class EsClient {
     return [...up, ...down];
   }
 
+  /** Endpoints that cannot be reached right now (in configuration order). */
+  downEndpoints(): DownEndpoint[] {
+    return this.#endpoints.flatMap((e) => (e.down ? [{ url: e.url, ...e.down }] : []));
+  }
+
   #markDown(e: Endpoint, reason: string): void {
-    const wasUp = e.downUntil <= Date.now();
     e.downUntil = Date.now() + this.#opts.cooldownMs;
+    const wasUp = e.down === undefined;
+    if (wasUp) e.down = { since: Date.now(), reason };
+    this.#scheduleProbe(e);
     if (wasUp) this.#opts.onEndpointState?.(e.url, false, reason);
   }
 
   #markUp(e: Endpoint): void {
-    if (e.downUntil !== 0) {
-      e.downUntil = 0;
+    e.downUntil = 0;
+    if (e.probe) clearTimeout(e.probe);
+    e.probe = undefined;
+    if (e.down !== undefined) {
+      e.down = undefined;
       this.#opts.onEndpointState?.(e.url, true);
+    }
+  }
+
+  /** After the cool-down, `GET /` on a down endpoint: any HTTP answer marks it up, a failed connection re-arms. */
+  #scheduleProbe(e: Endpoint): void {
+    if (e.probe || this.#closed) return;
+    e.probe = setTimeout(() => {
+      e.probe = undefined;
+      if (this.#closed || e.down === undefined) return;
+      const timeoutMs = this.#opts.probeTimeoutMs ?? Math.min(this.#opts.timeoutMs, 5000);
+      this.#send(e, 'GET', '/', { timeoutMs }).then(
+        () => {
+          if (!this.#closed) this.#markUp(e);
+        },
+        (err: unknown) => {
+          if (this.#closed) return;
+          if (err instanceof TransportError && err.kind === 'connect') this.#markDown(e, err.message);
+          else this.#scheduleProbe(e);
+        },
+      );
+    }, this.#opts.cooldownMs);
+    e.probe.unref();
+  }
+
+  #stopProbes(): void {
+    for (const e of this.#endpoints) {
+      if (e.probe) clearTimeout(e.probe);
+      e.probe = undefined;
     }
   }
 
@@ -249,12 +306,14 @@ export class EsClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopProbes();
     await Promise.all(this.#endpoints.map((e) => e.pool.close().catch(() => undefined)));
   }
 
   /** Closes every connection at once, failing in-flight requests. */
   async destroy(): Promise<void> {
     this.#closed = true;
+    this.#stopProbes();
     await Promise.all(this.#endpoints.map((e) => e.pool.destroy().catch(() => undefined)));
   }
 }

@@ -132,6 +132,18 @@ export const configSchema = z
         error: 'must be a valid index name (lowercase, none of \\ / * ? " < > | space , # :)',
       })
       .optional(),
+    /**
+     * Look up the `_id`s of documents that may have been delivered already and skip those present, so a
+     * rollover between two deliveries does not duplicate them (`create` + 409 only covers the write index).
+     * `replayed` (or `true`): records read by an earlier run (replayed from the persistent queue); `all`:
+     * every document; `none` (or `false`, default): no look-up. See replay.ts.
+     */
+    replay_check: z
+      .union([z.boolean(), z.enum(['none', 'replayed', 'all'])], {
+        error: 'expected none, replayed, all, true or false',
+      })
+      .transform((v): 'none' | 'replayed' | 'all' => (v === true ? 'replayed' : v === false ? 'none' : v))
+      .default('none'),
     /** Defaults for records without `data_stream.*` attributes. */
     data_stream: z
       .strictObject({
@@ -162,6 +174,7 @@ export function createDefaultConfig(): Record<string, unknown> {
     endpoint_cooldown: '30s',
     retry: { ...retryDefaults },
     setup: { templates: true, template_priority: 250 },
+    replay_check: 'none',
     data_stream: { dataset: 'authentik.event', namespace: 'default' },
   };
 }
