@@ -1,10 +1,11 @@
 /**
  * HTTP client of the exporter: one undici Pool (keep-alive) per endpoint, round-robin over the endpoints,
- * failing over on connection errors and skipping an endpoint that refused connections for a cool-down.
+ * failing over on connection errors and skipping an endpoint that refused connections.
  *
- * An endpoint is *down* from a failed connection until a request to it gets an HTTP answer again. While it
- * is down it is skipped for `cooldownMs` at a time; after each cool-down it is probed (`GET /`, any HTTP
- * status counts as reachable), so its state stays true even when no traffic would try it.
+ * An endpoint is *down* from a failed connection until it gets an HTTP answer again. While it is down,
+ * requests skip it (unless every endpoint is down) and it is probed every `cooldownMs` (`GET /`, any HTTP
+ * status counts as reachable), so no request waits for a dead node and its state stays true even without
+ * traffic.
  */
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -109,9 +110,7 @@ interface Endpoint {
   origin: string;
   basePath: string;
   pool: Pool;
-  /** Skipped (unless every endpoint is) until this time. */
-  downUntil: number;
-  /** Set from a failed connection until the next HTTP answer. */
+  /** Set from a failed connection until the next HTTP answer; requests skip it meanwhile. */
   down: { since: number; reason: string } | undefined;
   probe: NodeJS.Timeout | undefined;
 }
@@ -149,7 +148,6 @@ export class EsClient {
         origin: u.origin,
         basePath: u.pathname.replace(/\/+$/, ''),
         pool: new Pool(u.origin, poolOpts),
-        downUntil: 0,
         down: undefined,
         probe: undefined,
       };
@@ -167,10 +165,9 @@ export class EsClient {
     const start = this.#next;
     this.#next = (this.#next + 1) % n;
     const rotated = Array.from({ length: n }, (_, i) => this.#endpoints[(start + i) % n]!);
-    const now = Date.now();
-    const up = rotated.filter((e) => e.downUntil <= now);
+    const up = rotated.filter((e) => e.down === undefined);
     // Every endpoint down: try them all anyway, the one that failed longest ago first.
-    const down = rotated.filter((e) => e.downUntil > now).sort((a, b) => a.downUntil - b.downUntil);
+    const down = rotated.filter((e) => e.down !== undefined).sort((a, b) => a.down!.since - b.down!.since);
     return [...up, ...down];
   }
 
@@ -180,7 +177,6 @@ export class EsClient {
   }
 
   #markDown(e: Endpoint, reason: string): void {
-    e.downUntil = Date.now() + this.#opts.cooldownMs;
     const wasUp = e.down === undefined;
     if (wasUp) e.down = { since: Date.now(), reason };
     this.#scheduleProbe(e);
@@ -188,7 +184,6 @@ export class EsClient {
   }
 
   #markUp(e: Endpoint): void {
-    e.downUntil = 0;
     if (e.probe) clearTimeout(e.probe);
     e.probe = undefined;
     if (e.down !== undefined) {

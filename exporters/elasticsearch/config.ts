@@ -108,7 +108,7 @@ export const configSchema = z
       .prefault({}),
     /** `_bulk` requests sent concurrently for one consumed batch. */
     max_in_flight: positiveInt().default(2),
-    /** How long an endpoint that refused a connection is skipped (unless every endpoint is down). */
+    /** Probe interval of an endpoint that refused a connection; requests skip it until it answers. */
     endpoint_cooldown: duration({ min: 1 }).default(30_000),
     retry: retrySchema.prefault({}),
     /** Documents Elasticsearch rejects for good (mapping/parsing errors) are appended here as NDJSON. */
