@@ -240,7 +240,9 @@ ${tel.yaml}  pipelines:
       assert.equal(during?.status, 'recoverable_error', JSON.stringify(during));
 
       // ---- node 2 back: the probe marks it reachable, health ok ----
+      const restartAt = Date.now();
       await clusterScript('start-node', '2');
+      const restartMs = Date.now() - restartAt;
       await waitUntil(
         async () => {
           lastHealth = await health(tel.healthUrl);
@@ -251,6 +253,7 @@ ${tel.yaml}  pipelines:
         () => JSON.stringify(lastHealth),
         250,
       );
+      const okAt = Date.now();
       const m2 = await scrape(tel.metricsUrl);
       assert.equal(
         metricSum(m2, 'otelcol_exporter_elasticsearch_endpoint_up', { endpoint: url2 }),
@@ -296,7 +299,8 @@ ${tel.yaml}  pipelines:
         `cluster failover: ${truth.length} events, ${atKill} delivered at the kill of node 2; ` +
           `health named it after ${detectedAt - killedAt} ms; longest delivery pause after the kill ${pause} ms; ` +
           `all delivered ${((doneAt - killedAt) / 1000).toFixed(1)} s after the kill; in the data stream ${ids.length} ` +
-          `documents, ${counts.size} unique, ${dups.length} duplicated, ${missing.length} missing, ${dead} dead letters`,
+          `documents, ${counts.size} unique, ${dups.length} duplicated, ${missing.length} missing, ${dead} dead letters; ` +
+          `node 2 restarted in ${(restartMs / 1000).toFixed(1)} s, health ok again after ${((okAt - restartAt - restartMs) / 1000).toFixed(1)} s more`,
       );
     });
   },
