@@ -127,4 +127,31 @@ describe('endpoint state', () => {
       ),
     );
   });
+
+  test('exporter: once every endpoint is down, health no longer says "delivering through"', async () => {
+    const dead = `http://127.0.0.1:${await refusingPort()}`;
+    const live = new FakeElasticsearch();
+    await live.start();
+    const dir = await mkdtemp(join(tmpdir(), 'es-client-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const settings = nopSettings('elasticsearch', 'exporter', dir);
+    const config = factory.configSchema.parse({
+      endpoints: [live.url, dead],
+      endpoint_cooldown: '1h',
+      retry: { initial_interval: '10ms', max_interval: '40ms', max_elapsed_time: '300ms' },
+      max_in_flight: 1,
+    });
+    const exp = (await factory.create(settings, config)) as ElasticsearchExporter;
+    cleanups.push(() => exp.shutdown());
+    await exp.start(nopHost());
+    await exp.whenSetUp();
+    await exp.consume(records(4));
+    assert.match(settings.statuses.at(-1)!.message ?? '', /delivering through/);
+    await live.close();
+    await assert.rejects(exp.consume(records(2)));
+    const last = settings.statuses.at(-1)!;
+    assert.equal(last.status, 'recoverable_error');
+    assert.doesNotMatch(last.message ?? '', /delivering through/);
+    assert.match(last.message ?? '', /failed/);
+  });
 });

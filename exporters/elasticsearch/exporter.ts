@@ -140,7 +140,9 @@ export class ElasticsearchExporter implements Exporter {
         down.map((d) => `${d.url} since ${new Date(d.since).toISOString()} (${d.reason})`).join('; ') +
         (up.length > 0 ? `; delivering through ${up.join(', ')}` : '');
     }
-    if (this.#status === status && (down.length === 0 || this.#statusMessage === message)) return;
+    // The same status again is news only when a message about endpoints changes (e.g. every node down now).
+    const endpointNews = this.#degraded || down.length > 0;
+    if (this.#status === status && (!endpointNews || this.#statusMessage === message)) return;
     this.#status = status;
     this.#statusMessage = message;
     this.#degraded = down.length > 0;
