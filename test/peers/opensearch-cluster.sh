@@ -95,7 +95,7 @@ read_state() {
   HTTP2="${STATE_HTTP2:-}"
   TRANSPORT1="${STATE_TRANSPORT1:-}"
   TRANSPORT2="${STATE_TRANSPORT2:-}"
-  [[ -n "$DIR" && "$DIR" == "$PREFIX"* ]]
+  [[ -n "$DIR" ]]
 }
 
 write_state() {
@@ -243,7 +243,8 @@ cleanup() {
       kill -KILL "$p" 2>/dev/null || true
     fi
   done
-  if [[ -n "$DIR" && "$DIR" == "$PREFIX"* ]]; then rm -rf "$DIR"; fi
+  # Only ever an instance directory this script made (TMPDIR may differ from the start's).
+  if [[ -n "$DIR" && "$(basename "$DIR")" == ac-oscluster.* ]]; then rm -rf "$DIR"; fi
   rm -f "$STATE"
 }
 
