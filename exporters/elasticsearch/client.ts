@@ -1,6 +1,11 @@
 /**
  * HTTP client of the exporter: one undici Pool (keep-alive) per endpoint, round-robin over the endpoints,
- * failing over on connection errors and skipping an endpoint that refused connections for a cool-down.
+ * failing over on connection errors and skipping an endpoint that refused connections.
+ *
+ * An endpoint is *down* from a failed connection until it gets an HTTP answer again. While it is down,
+ * requests skip it (unless every endpoint is down) and it is probed every `cooldownMs` (`GET /`, any HTTP
+ * status counts as reachable), so no request waits for a dead node and its state stays true even without
+ * traffic.
  */
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -25,6 +30,15 @@ export interface ClientOptions {
   tls?: TlsMaterial | undefined;
   /** Called when an endpoint is marked down or comes back. */
   onEndpointState?: ((endpoint: string, up: boolean, reason?: string) => void) | undefined;
+  /** Deadline of a probe of a down endpoint (default: min(timeoutMs, 5 s)). */
+  probeTimeoutMs?: number | undefined;
+}
+
+/** An endpoint that cannot be reached, since when and why (no credentials: endpoints carry none). */
+export interface DownEndpoint {
+  url: string;
+  since: number;
+  reason: string;
 }
 
 export interface HttpResponse {
@@ -96,7 +110,9 @@ interface Endpoint {
   origin: string;
   basePath: string;
   pool: Pool;
-  downUntil: number;
+  /** Set from a failed connection until the next HTTP answer; requests skip it meanwhile. */
+  down: { since: number; reason: string } | undefined;
+  probe: NodeJS.Timeout | undefined;
 }
 
 export class EsClient {
@@ -132,7 +148,8 @@ export class EsClient {
         origin: u.origin,
         basePath: u.pathname.replace(/\/+$/, ''),
         pool: new Pool(u.origin, poolOpts),
-        downUntil: 0,
+        down: undefined,
+        probe: undefined,
       };
     });
   }
@@ -148,23 +165,58 @@ export class EsClient {
     const start = this.#next;
     this.#next = (this.#next + 1) % n;
     const rotated = Array.from({ length: n }, (_, i) => this.#endpoints[(start + i) % n]!);
-    const now = Date.now();
-    const up = rotated.filter((e) => e.downUntil <= now);
+    const up = rotated.filter((e) => e.down === undefined);
     // Every endpoint down: try them all anyway, the one that failed longest ago first.
-    const down = rotated.filter((e) => e.downUntil > now).sort((a, b) => a.downUntil - b.downUntil);
+    const down = rotated.filter((e) => e.down !== undefined).sort((a, b) => a.down!.since - b.down!.since);
     return [...up, ...down];
   }
 
+  /** Endpoints that cannot be reached right now (in configuration order). */
+  downEndpoints(): DownEndpoint[] {
+    return this.#endpoints.flatMap((e) => (e.down ? [{ url: e.url, ...e.down }] : []));
+  }
+
   #markDown(e: Endpoint, reason: string): void {
-    const wasUp = e.downUntil <= Date.now();
-    e.downUntil = Date.now() + this.#opts.cooldownMs;
+    const wasUp = e.down === undefined;
+    if (wasUp) e.down = { since: Date.now(), reason };
+    this.#scheduleProbe(e);
     if (wasUp) this.#opts.onEndpointState?.(e.url, false, reason);
   }
 
   #markUp(e: Endpoint): void {
-    if (e.downUntil !== 0) {
-      e.downUntil = 0;
+    if (e.probe) clearTimeout(e.probe);
+    e.probe = undefined;
+    if (e.down !== undefined) {
+      e.down = undefined;
       this.#opts.onEndpointState?.(e.url, true);
+    }
+  }
+
+  /** After the cool-down, `GET /` on a down endpoint: any HTTP answer marks it up, a failed connection re-arms. */
+  #scheduleProbe(e: Endpoint): void {
+    if (e.probe || this.#closed) return;
+    e.probe = setTimeout(() => {
+      e.probe = undefined;
+      if (this.#closed || e.down === undefined) return;
+      const timeoutMs = this.#opts.probeTimeoutMs ?? Math.min(this.#opts.timeoutMs, 5000);
+      this.#send(e, 'GET', '/', { timeoutMs }).then(
+        () => {
+          if (!this.#closed) this.#markUp(e);
+        },
+        (err: unknown) => {
+          if (this.#closed) return;
+          if (err instanceof TransportError && err.kind === 'connect') this.#markDown(e, err.message);
+          else this.#scheduleProbe(e);
+        },
+      );
+    }, this.#opts.cooldownMs);
+    e.probe.unref();
+  }
+
+  #stopProbes(): void {
+    for (const e of this.#endpoints) {
+      if (e.probe) clearTimeout(e.probe);
+      e.probe = undefined;
     }
   }
 
@@ -249,12 +301,14 @@ export class EsClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopProbes();
     await Promise.all(this.#endpoints.map((e) => e.pool.close().catch(() => undefined)));
   }
 
   /** Closes every connection at once, failing in-flight requests. */
   async destroy(): Promise<void> {
     this.#closed = true;
+    this.#stopProbes();
     await Promise.all(this.#endpoints.map((e) => e.pool.destroy().catch(() => undefined)));
   }
 }

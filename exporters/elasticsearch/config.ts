@@ -109,7 +109,7 @@ export const configSchema = z
       .prefault({}),
     /** `_bulk` requests sent concurrently for one consumed batch. */
     max_in_flight: positiveInt().default(2),
-    /** How long an endpoint that refused a connection is skipped (unless every endpoint is down). */
+    /** Probe interval of an endpoint that refused a connection; requests skip it until it answers. */
     endpoint_cooldown: duration({ min: 1 }).default(30_000),
     retry: retrySchema.prefault({}),
     /** Documents Elasticsearch rejects for good (mapping/parsing errors) are appended here as NDJSON. */
@@ -133,6 +133,18 @@ export const configSchema = z
         error: 'must be a valid index name (lowercase, none of \\ / * ? " < > | space , # :)',
       })
       .optional(),
+    /**
+     * Look up the `_id`s of documents that may have been delivered already and skip those present, so a
+     * rollover between two deliveries does not duplicate them (`create` + 409 only covers the write index).
+     * `replayed` (or `true`): records read by an earlier run (replayed from the persistent queue); `all`:
+     * every document; `none` (or `false`, default): no look-up. See replay.ts.
+     */
+    replay_check: z
+      .union([z.boolean(), z.enum(['none', 'replayed', 'all'])], {
+        error: 'expected none, replayed, all, true or false',
+      })
+      .transform((v): 'none' | 'replayed' | 'all' => (v === true ? 'replayed' : v === false ? 'none' : v))
+      .default('none'),
     /** Defaults for records without `data_stream.*` attributes. */
     data_stream: z
       .strictObject({
@@ -163,6 +175,7 @@ export function createDefaultConfig(): Record<string, unknown> {
     endpoint_cooldown: '30s',
     retry: { ...retryDefaults },
     setup: { templates: true, template_priority: 250 },
+    replay_check: 'none',
     data_stream: { dataset: 'authentik.event', namespace: 'default' },
   };
 }

@@ -17,6 +17,7 @@ import type { DeadLetter } from './deadletter.ts';
 import type { BulkItem, RoutingOptions } from './document.ts';
 import { chunkItems, encodeItem, itemDocument } from './document.ts';
 import { EsMetrics } from './metrics.ts';
+import { ReplayChecker } from './replay.ts';
 import type { ServerInfo } from './templates.ts';
 import { SetupError, detectServer, initialServerTypes, installTemplates } from './templates.ts';
 
@@ -43,11 +44,15 @@ export class ElasticsearchExporter implements Exporter {
   readonly #sender: BulkSender;
   readonly #deadLetter: DeadLetterFile | undefined;
   readonly #routing: RoutingOptions;
+  readonly #replay: ReplayChecker | undefined;
   readonly #abort = new AbortController();
   /** Records already settled (delivered or dead-lettered): skipped when a rejected batch comes back. */
   readonly #settled = new WeakSet<LogRecord>();
   readonly #inflight = new Set<Promise<unknown>>();
   #status: ComponentStatus | undefined;
+  #statusMessage: string | undefined;
+  /** The status is `recoverable_error` only because some endpoints are down. */
+  #degraded = false;
   #server: ServerInfo | undefined;
   #setup: Promise<void> = Promise.resolve();
   #setupDone = true;
@@ -78,8 +83,12 @@ export class ElasticsearchExporter implements Exporter {
             reason,
             cooldown_ms: config.endpoint_cooldown,
           });
+        this.#metrics.endpointUp(endpoint, up);
+        // An `ok` turns into `recoverable_error` naming the dead endpoint(s), and back.
+        if (this.#status === 'ok' || this.#degraded) this.#setStatus('ok');
       },
     });
+    for (const e of this.#client.endpoints) this.#metrics.endpointUp(e, true);
     this.#sender = new BulkSender({
       client: this.#client,
       compression: config.compression,
@@ -91,6 +100,17 @@ export class ElasticsearchExporter implements Exporter {
     });
     this.#deadLetter =
       deps.deadLetterPath !== undefined ? new DeadLetterFile(deps.deadLetterPath) : undefined;
+    this.#replay =
+      config.replay_check === 'none'
+        ? undefined
+        : new ReplayChecker({
+            client: this.#client,
+            metrics: this.#metrics,
+            logger: this.#log,
+            mode: config.replay_check,
+            startedAtMs: Date.now(),
+            timeoutMs: config.timeout,
+          });
     this.#routing = {
       index: config.index,
       dataset: config.data_stream.dataset,
@@ -109,9 +129,23 @@ export class ElasticsearchExporter implements Exporter {
   }
 
   #setStatus(status: ComponentStatus, message?: string): void {
-    if (this.#status === status) return;
     if (this.#status === 'permanent_error' && status !== 'ok') return;
+    // Delivering, but some endpoints are down: say which (the others serve).
+    const down = status === 'ok' ? this.#client.downEndpoints() : [];
+    if (down.length > 0) {
+      const up = this.#client.endpoints.filter((u) => !down.some((d) => d.url === u));
+      status = 'recoverable_error';
+      message =
+        `${down.length} of ${this.#client.endpoints.length} endpoints unreachable: ` +
+        down.map((d) => `${d.url} since ${new Date(d.since).toISOString()} (${d.reason})`).join('; ') +
+        (up.length > 0 ? `; delivering through ${up.join(', ')}` : '');
+    }
+    // The same status again is news only when a message about endpoints changes (e.g. every node down now).
+    const endpointNews = this.#degraded || down.length > 0;
+    if (this.#status === status && (!endpointNews || this.#statusMessage === message)) return;
     this.#status = status;
+    this.#statusMessage = message;
+    this.#degraded = down.length > 0;
     this.#s.reportStatus(status, message);
   }
 
@@ -300,7 +334,12 @@ export class ElasticsearchExporter implements Exporter {
       },
     };
 
-    const chunks = chunkItems(items, this.#cfg.flush.max_documents, this.#cfg.flush.max_bytes);
+    const toSend = this.#replay
+      ? await this.#replay.skipPresent(items, batch, this.#abort.signal, (it) =>
+          this.#settled.add(batch[it.pos]!),
+        )
+      : items;
+    const chunks = chunkItems(toSend, this.#cfg.flush.max_documents, this.#cfg.flush.max_bytes);
     const errors: unknown[] = [];
     let next = 0;
     const worker = async () => {

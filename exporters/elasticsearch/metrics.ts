@@ -2,8 +2,8 @@
  * Metrics of the `elasticsearch` exporter on the collector's registry. Instances share the metric objects
  * and label their series with `exporter` = component id.
  */
-import type { Counter, Histogram, Registry } from 'prom-client';
-import { counter, histogram } from '../../runtime/telemetry/metrics.ts';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../../runtime/telemetry/metrics.ts';
 
 /**
  * What happened to a document:
@@ -12,8 +12,10 @@ import { counter, histogram } from '../../runtime/telemetry/metrics.ts';
  * - retried: sent again after a 429/5xx item status or a failed request (counted per resend)
  * - dead_lettered: permanently rejected and written to the dead-letter file
  * - rejected: permanently rejected and not written anywhere (no dead-letter file, or writing it failed)
+ * - replay_skipped: found already in the target by `replay_check` (e.g. in an older backing index) and not sent
  */
-export type DocOutcome = 'indexed' | 'duplicate' | 'retried' | 'dead_lettered' | 'rejected';
+export type DocOutcome =
+  'indexed' | 'duplicate' | 'retried' | 'dead_lettered' | 'rejected' | 'replay_skipped';
 
 export class EsMetrics {
   readonly #exporter: string;
@@ -21,6 +23,8 @@ export class EsMetrics {
   readonly #requests: Counter<'exporter' | 'status'>;
   readonly #bytes: Counter<'exporter' | 'encoding'>;
   readonly #latency: Histogram<'exporter' | 'status'>;
+  readonly #endpointUp: Gauge<'exporter' | 'endpoint'>;
+  readonly #replayChecks: Counter<'exporter' | 'result'>;
 
   constructor(registry: Registry, exporterId: string) {
     this.#exporter = exporterId;
@@ -45,6 +49,24 @@ export class EsMetrics {
       labelNames: ['exporter', 'status'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     });
+    this.#endpointUp = gauge(registry, {
+      name: 'otelcol_exporter_elasticsearch_endpoint_up',
+      help: '1 while the endpoint (configured base URL) is reachable, 0 from a failed connection until it answers again',
+      labelNames: ['exporter', 'endpoint'],
+    });
+    this.#replayChecks = counter(registry, {
+      name: 'otelcol_exporter_elasticsearch_replay_checks',
+      help: 'Id look-ups of replay_check (one per target and chunk), by result: ok, failed (the documents were sent unchecked)',
+      labelNames: ['exporter', 'result'],
+    });
+  }
+
+  endpointUp(endpoint: string, up: boolean): void {
+    this.#endpointUp.set({ exporter: this.#exporter, endpoint }, up ? 1 : 0);
+  }
+
+  replayCheck(result: 'ok' | 'failed'): void {
+    this.#replayChecks.inc({ exporter: this.#exporter, result });
   }
 
   docs(outcome: DocOutcome, n = 1): void {
