@@ -26,6 +26,8 @@ import { clearPushHealth, publishPushHealth } from './push-state.ts';
 
 /** How many recently accepted event pks are remembered to count authentik's re-sends. */
 const RECENT_PKS = 10_000;
+/** Instrumentation scope of pushed records (the poller's is `authentik-collector/receiver/authentik`). */
+export const WEBHOOK_SCOPE = 'authentik-collector/receiver/authentik_webhook';
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 function digest(v: string | Buffer): Buffer {
@@ -348,6 +350,8 @@ export class WebhookReceiver implements Receiver {
     const pk = String(event.pk);
     if (this.#recent.has(pk)) this.#metrics.duplicate();
     const record = this.#records.event(event, nowHrTime());
+    // Same record as the poller's but for the scope, which names the path it came by.
+    record.scope = { name: WEBHOOK_SCOPE, version: this.#settings.buildInfo.version };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>(
       (r) => (timer = setTimeout(() => r('timeout'), cfg.pipeline_timeout)),
