@@ -273,7 +273,8 @@ export async function provision(cfg: Config, configDir: string): Promise<Provisi
       idField = 'pk',
     ): Promise<Json> => {
       const found = (await api.list(path, lookup)).find(match);
-      const label = typeof want.name === 'string' ? want.name : typeof want.username === 'string' ? want.username : '';
+      const label =
+        typeof want.name === 'string' ? want.name : typeof want.username === 'string' ? want.username : '';
       if (!found) {
         const created = (await api.call('POST', path, want)) as Json;
         steps.push({ object, name: label, action: 'created', pk: String(created[idField]) });
