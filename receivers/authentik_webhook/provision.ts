@@ -244,9 +244,11 @@ class Api {
 }
 
 /** Fields of `want` whose value differs in `have` (arrays compared as sets, objects as JSON). */
-function diff(have: Json, want: Json): Json {
+export function diff(have: Json, want: Json): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(want)) {
+    // A field the server does not return is one this release does not have (e.g. destination_event_user before 2025.8).
+    if (!(k in have)) continue;
     const h = have[k];
     const same =
       Array.isArray(v) && Array.isArray(h)

@@ -8,6 +8,7 @@ import { configSchema } from './config.ts';
 import { factory } from './factory.ts';
 import { WebhookReceiver } from './receiver.ts';
 import { pollInterval } from './push-state.ts';
+import { diff, plan } from './provision.ts';
 
 const SECRET = 'a-very-secret-webhook-value-0123456789';
 const em = await startEmulator({
@@ -44,6 +45,41 @@ async function metric(
 ) {
   return settings.metrics.getSingleMetricAsString(name);
 }
+
+describe('authentik_webhook provisioning plan', () => {
+  test('provision: false lists the eight objects, with the secret as a placeholder', async () => {
+    const { r, settings, cfg } = await startReceiver({ public_url: 'https://collector.example.com/hook' });
+    await r.shutdown();
+    const objs = plan(cfg);
+    assert.deepEqual(
+      objs.map((o) => o.path),
+      [
+        '/api/v3/core/users/',
+        '/api/v3/core/groups/',
+        '/api/v3/propertymappings/notification/',
+        '/api/v3/propertymappings/notification/',
+        '/api/v3/events/transports/',
+        '/api/v3/policies/event_matcher/',
+        '/api/v3/events/rules/',
+        '/api/v3/policies/bindings/',
+      ],
+    );
+    assert.ok(!JSON.stringify(objs).includes(SECRET));
+    assert.ok(JSON.stringify(plan(cfg, true)).includes(SECRET));
+    const printed = settings.logger.lines.find((l) => l.msg.startsWith('push is not provisioned'));
+    assert.ok(printed, 'the plan is logged');
+    assert.ok(!settings.logger.text().includes(SECRET));
+    assert.equal(em.notifications.objects().rules.length, 0, 'nothing was created');
+  });
+
+  test('diff ignores fields the server does not have and compares arrays as sets', () => {
+    assert.deepEqual(
+      diff({ a: 1, t: ['x', 'y'] }, { a: 1, t: ['y', 'x'], destination_event_user: false }),
+      {},
+    );
+    assert.deepEqual(diff({ a: 1 }, { a: 2 }), { a: 2 });
+  });
+});
 
 describe('authentik_webhook against the emulator', () => {
   test('provisions from nothing, idempotently, and pushes every new event exactly as the API serializes it', async () => {
