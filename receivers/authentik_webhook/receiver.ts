@@ -132,7 +132,13 @@ export class WebhookReceiver implements Receiver {
   async start(_host: Host): Promise<void> {
     const cfg = this.#config;
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) =>
-      this.#track(this.#handle(req, res));
+      this.#track(
+        this.#handle(req, res).catch((e: unknown) => {
+          this.#settings.logger.error('webhook handler failed', { reason: errorMessage(e) });
+          if (!res.headersSent) res.writeHead(500, { connection: 'close' });
+          res.end();
+        }),
+      );
     const server = this.#tlsOptions
       ? https.createServer({ ...this.#tlsOptions, keepAlive: true }, handler)
       : http.createServer({ keepAlive: true }, handler);
