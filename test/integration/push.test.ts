@@ -14,7 +14,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
@@ -54,6 +54,7 @@ interface Setup {
 }
 
 async function setup(name: string, seed: number): Promise<Setup> {
+  markOtlp();
   const { dir, cleanup } = await tempDir(`push-${name}`);
   cleanups.push(cleanup);
   const em = await startEmulator({
@@ -159,9 +160,15 @@ function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
+/** Size of the shared OTLP output when a test starts: only what is appended after it is read. */
+let otlpFrom = 0;
+function markOtlp(): void {
+  otlpFrom = OTLP_OUTPUT && existsSync(OTLP_OUTPUT) ? statSync(OTLP_OUTPUT).size : 0;
+}
+
 async function otlpIds(pks: Set<string>): Promise<string[]> {
   if (!OTLP_OUTPUT || !existsSync(OTLP_OUTPUT)) return [];
-  const text = await readFile(OTLP_OUTPUT, 'utf8');
+  const text = (await readFile(OTLP_OUTPUT)).subarray(otlpFrom).toString('utf8');
   const complete = text.slice(0, text.lastIndexOf('\n') + 1);
   const ids: string[] = [];
   for (const r of decodeFileExporterOutput(complete)) {
@@ -185,7 +192,7 @@ describe('push: webhooks within a second, polling as the safety net', () => {
   }
 
   test('provision from nothing; 1,000 steady events: each exactly once, creation → export p99 < 1 s; bad webhooks rejected and counted', async () => {
-    const s = await setup('steady', 1313);
+    const s = await setup('steady', 1313 + (Date.now() % 100_000) * 2);
     const watch = new Watch(s.out);
     const cli = start(s);
     try {
@@ -256,7 +263,7 @@ describe('push: webhooks within a second, polling as the safety net', () => {
   });
 
   test('collector killed for 30 s in the middle: every event exactly once in file and OTLP output', async () => {
-    const s = await setup('kill', 1314);
+    const s = await setup('kill', 1314 + (Date.now() % 100_000) * 2);
     const watch = new Watch(s.out);
     let cli = start(s);
     const created = new Map<string, number>();
