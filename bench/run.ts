@@ -70,6 +70,12 @@ const PARTS: Part[] = [
     options: (c) => ({ quick: c.quick, log: c.log }),
   },
   {
+    name: 'push',
+    module: 'push.ts',
+    fn: 'runPushBench',
+    options: (c) => ({ quick: c.quick, log: c.log }),
+  },
+  {
     name: 'backfill',
     module: 'backfill.ts',
     fn: 'runBackfillBench',

@@ -23,6 +23,7 @@ import { EventsCollector } from './events.ts';
 import { ReceiverMetrics } from './metrics.ts';
 import { RecordFactory } from './records.ts';
 import { describeVersion, versionFromBody, VersionState } from './version.ts';
+import { withPushInterval } from '../authentik_webhook/push-state.ts';
 
 export const VERSION_PATH = '/api/v3/admin/version/';
 
@@ -137,7 +138,8 @@ export class AuthentikReceiver implements Receiver {
         client: this.#client,
         store,
         delivery,
-        cfg: cfg.events,
+        // Polls less often while an authentik_webhook receiver reports push healthy for this endpoint.
+        cfg: withPushInterval(cfg.events, cfg.endpoint),
         maxConcurrent: cfg.max_concurrent_requests,
         settings: this.#settings,
         metrics: this.#metrics,

@@ -23,7 +23,9 @@ const END = '<!-- END GENERATED: component options -->';
 export const COMPONENTS: { dir: string; kind: string }[] = [
   { dir: 'receivers/authentik', kind: 'receiver' },
   { dir: 'receivers/file', kind: 'receiver' },
+  { dir: 'receivers/authentik_webhook', kind: 'receiver' },
   { dir: 'processors/authentik_ecs', kind: 'processor' },
+  { dir: 'processors/authentik_dedupe', kind: 'processor' },
   { dir: 'processors/batch', kind: 'processor' },
   { dir: 'processors/attributes', kind: 'processor' },
   { dir: 'processors/memory_limiter', kind: 'processor' },

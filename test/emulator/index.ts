@@ -6,6 +6,8 @@ export type { VersionProfile } from './profiles.ts';
 export { PROFILES, PROFILE_INFO, actionsOf } from './profiles.ts';
 import type { VersionProfile } from './profiles.ts';
 import type { UserRec, GroupRec, RoleRec } from './data.ts';
+import type { NotificationOptions, NotificationsHandle } from './notifications.ts';
+export type { NotificationOptions, NotificationsHandle, DeliveryLogEntry } from './notifications.ts';
 export type { UserRec, GroupRec, RoleRec } from './data.ts';
 
 export type FaultKind =
@@ -81,6 +83,8 @@ export interface EmulatorOptions {
   logRequests?: boolean;
   /** maximum request log entries kept (oldest dropped; default 200000) */
   maxLogEntries?: number;
+  /** webhook worker of notification rules (notifications.ts) */
+  notifications?: NotificationOptions;
 }
 
 export interface RequestLogEntry {
@@ -112,6 +116,8 @@ export interface Emulator {
   /** request log (bounded; empty when logRequests is false) */
   requests: RequestLogEntry[];
   stats: EmulatorStats;
+  /** notification objects and webhook deliveries (notifications.ts) */
+  notifications: NotificationsHandle;
   events: {
     count(): number;
     /** inserts n events created now (or at `at`, possibly in the past: commit lag); returns their pks */

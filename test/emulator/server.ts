@@ -24,6 +24,7 @@ import {
 import type { CreatedRange, OrderTerm, QlNode } from './query.ts';
 import { Stream, eventIndexOf, eventUuid, h32, rand } from './rng.ts';
 import { EventStore } from './store.ts';
+import { createNotifications } from './notifications.ts';
 import type {
   Dataset,
   Emulator,
@@ -777,7 +778,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     return undefined;
   }
 
-  async function route(method: string, path: string, q: Query, authz: string | undefined): Promise<Resp> {
+  async function route(
+    method: string,
+    path: string,
+    q: Query,
+    authz: string | undefined,
+    body?: Buffer,
+  ): Promise<Resp> {
     if (path === '/api/v3/root/config/') {
       if (method !== 'GET') return json(405, { detail: `Method "${method}" not allowed.` });
       return json(200, {
@@ -804,6 +811,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const authErr = authenticate(authz);
     if (authErr) return authErr;
     if (path === SETTINGS_PATH && method === 'GET') return json(200, settingsBody()); // settings.ts
+    const pushResp = notifications.route(method, path, q, body);
+    if (pushResp) return pushResp;
     const known =
       path === '/api/v3/admin/version/' ||
       path === '/api/v3/events/events/' ||
@@ -841,6 +850,27 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     return cpu(() => listGroups(q));
   }
 
+  // ---- notification rules, transports and webhook delivery (notifications.ts) ----
+  const notifications = createNotifications(
+    {
+      info,
+      users,
+      groups,
+      refresh: () => {
+        refreshUserIndex();
+        refreshGroupIndex();
+      },
+      renderUser: (u) => renderUser(u, true, true),
+      renderGroup,
+      eventByPk: (pk) => {
+        const gi = giOf(pk);
+        return gi === undefined ? undefined : materialise(gi);
+      },
+      removeUser: (pk) => emu.users.remove(pk),
+    },
+    opts.notifications,
+  );
+
   // ---- HTTP plumbing ----
   const held = new Set<http.ServerResponse>();
 
@@ -871,7 +901,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     return { kind, delay };
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    reqBody?: Buffer,
+  ): Promise<void> {
     const t0 = performance.now();
     const at = Date.now();
     const method = req.method ?? 'GET';
@@ -927,12 +961,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       return;
     } else {
       try {
-        resp = await route(method, path, query, req.headers.authorization);
+        resp = await route(method, path, query, req.headers.authorization, reqBody);
       } catch (e) {
         resp = json(500, { detail: `emulator error: ${(e as Error).message}` });
       }
     }
-    const body = cpu(() => Buffer.from(JSON.stringify(resp.body)));
+    const body = resp.status === 204 ? Buffer.alloc(0) : cpu(() => Buffer.from(JSON.stringify(resp.body)));
     send(res, resp.status, body, 'application/json', resp.headers ?? {}, req, entry, t0, kind);
   }
 
@@ -975,14 +1009,19 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   }
 
   const server = http.createServer({ keepAlive: true }, (req, res) => {
-    // Drain any request body so keep-alive works, then answer.
-    req.resume();
-    handle(req, res).catch((e: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ detail: `emulator error: ${(e as Error).message}` }));
-      } else res.destroy();
+    // Read the request body (writes of notification objects need it), then answer.
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      if (chunks.length < 1024) chunks.push(c);
     });
+    req.on('end', () => void run(chunks.length > 0 ? Buffer.concat(chunks) : undefined));
+    const run = (reqBody: Buffer | undefined) =>
+      handle(req, res, reqBody).catch((e: unknown) => {
+        if (!res.headersSent) {
+          res.writeHead(500, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ detail: `emulator error: ${(e as Error).message}` }));
+        } else res.destroy();
+      });
   });
   server.keepAliveTimeout = 30_000;
   server.headersTimeout = 60_000;
@@ -1005,7 +1044,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const base = Math.floor((performance.timeOrigin + performance.now()) * 1000);
     const created: number[] = [];
     for (let i = 0; i < n; i++) created.push(base + i);
-    return store.appendSorted(created);
+    const gis = store.appendSorted(created);
+    notifications.onInserted(gis.map(pkOf));
+    return gis;
   };
   if ((opts.insertPerSecond ?? 0) > 0) {
     let acc = 0;
@@ -1042,12 +1083,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     version: profile,
     requests,
     stats,
+    notifications: notifications.handle,
     events: {
       count: () => store.size,
       insert(n: number, at?: Date): string[] {
         if (at === undefined) return insertNow(Math.max(0, Math.floor(n))).map(pkOf);
         const out: string[] = [];
         for (let i = 0; i < n; i++) out.push(pkOf(store.insertAt(at.getTime() * 1000 + i)));
+        notifications.onInserted(out);
         return out;
       },
       deleteOldest: (n: number) => store.deleteOldest(n).map(pkOf),
@@ -1104,6 +1147,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     async close(): Promise<void> {
       for (const t of timers) clearInterval(t);
+      notifications.close();
       for (const r of held) r.destroy();
       held.clear();
       await new Promise<void>((resolve) => {
