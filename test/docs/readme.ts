@@ -15,6 +15,7 @@ export const COMPONENTS: { dir: string; kind: string }[] = [
   { dir: 'receivers/authentik', kind: 'receiver' },
   { dir: 'receivers/file', kind: 'receiver' },
   { dir: 'processors/authentik_ecs', kind: 'processor' },
+  { dir: 'processors/authentik_changes', kind: 'processor' },
   { dir: 'processors/batch', kind: 'processor' },
   { dir: 'processors/attributes', kind: 'processor' },
   { dir: 'processors/memory_limiter', kind: 'processor' },
