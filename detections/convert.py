@@ -160,8 +160,10 @@ def convert(coll: SigmaCollection) -> dict[str, str]:
 
 def count_dsl(corr: dict, converted: dict[str, dict[str, str]]) -> dict | None:
     """Query DSL of an event_count / value_count correlation: the base rules' Lucene queries, the time
-    window, a terms aggregation on the group-by field and a bucket_selector with the threshold. Runs on
-    OpenSearch (bucket-level monitors) and Elasticsearch alike."""
+    window, a terms aggregation on the group-by field (min_doc_count = the threshold) with the counted
+    field's cardinality, and `_trigger`, the condition on each bucket (remove the key before sending the
+    body; it is the trigger of an OpenSearch bucket-level monitor or a Kibana threshold rule). Runs on
+    OpenSearch and Elasticsearch alike."""
     by_name = {}
     for stem, qs in converted.items():
         by_name[stem] = qs
@@ -176,13 +178,17 @@ def count_dsl(corr: dict, converted: dict[str, dict[str, str]]) -> dict | None:
     field = corr["group_by"][0]
     op = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<", "eq": "=="}[corr["condition"]["op"]]
     count = corr["condition"]["count"]
+    terms: dict = {"field": field, "size": 1000}
+    if corr["condition"]["op"] in ("gte", "gt"):
+        # A group needs at least that many events either way; for event_count this is the whole condition.
+        terms["min_doc_count"] = count + (1 if corr["condition"]["op"] == "gt" else 0)
     aggs: dict = {}
     if corr["type"] == "value_count":
         aggs["value_count"] = {"cardinality": {"field": corr["condition"]["field"]}}
-        path = "value_count"
-    else:
-        path = "_count"
-    aggs["threshold"] = {"bucket_selector": {"buckets_path": {"n": path}, "script": f"params.n {op} {count}"}}
+        terms["order"] = {"value_count": "desc"}
+    groups: dict = {"terms": terms}
+    if aggs:
+        groups["aggs"] = aggs
     return {
         "size": 0,
         "query": {
@@ -193,7 +199,14 @@ def count_dsl(corr: dict, converted: dict[str, dict[str, str]]) -> dict | None:
                 ]
             }
         },
-        "aggs": {"groups": {"terms": {"field": field, "size": 1000}, "aggs": aggs}},
+        "aggs": {"groups": groups},
+        # The alert condition on each bucket of `groups`, in the form of an OpenSearch alerting bucket-level
+        # trigger (the query itself is script-free, so it runs on every distribution).
+        "_trigger": {
+            "parent_bucket_path": "groups",
+            "buckets_path": {"n": "value_count" if corr["type"] == "value_count" else "_count"},
+            "script": f"params.n {op} {count}",
+        },
     }
 
 

@@ -6,7 +6,7 @@
 # requirements.txt, into a virtualenv under the cache directory (reused while requirements.txt is unchanged).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${AUTHENTIK_COLLECTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authentik-collector}"
+cache="${AC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authentik-collector}"
 hash="$(sha256sum "$here/requirements.txt" | cut -c1-12)"
 venv="$cache/pysigma-$hash"
 python="${PYTHON:-python3}"
