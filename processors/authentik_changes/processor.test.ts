@@ -339,4 +339,24 @@ describe('authentik_changes', () => {
     assert.deepEqual(actions(changes(sink)), ['user-email-changed']);
     await p.shutdown();
   });
+
+  test('an unreadable stored state stops the batch (retryable), reports permanent_error, recovers once deleted', async () => {
+    const storage = memoryStorage();
+    storage.data.set('auth.example.com/users', Buffer.from('{not json'));
+    const sink = new SinkConsumer();
+    const settings = nopSettings('authentik_changes', 'processor');
+    const p = await factory.create(settings, factory.configSchema.parse({ storage: 'file_storage' }), sink);
+    await p.start(nopHost({ file_storage: storage }));
+    await assert.rejects(
+      p.consume(fullListing('user', [user(1)])),
+      (e: Error) => e instanceof RetryableError,
+    );
+    assert.equal(sink.count(), 0, 'nothing forwarded');
+    assert.equal(settings.statuses.at(-1)?.status, 'permanent_error');
+    assert.match(settings.statuses.at(-1)?.message ?? '', /auth\.example\.com\/users.*not valid JSON/);
+    storage.data.delete('auth.example.com/users');
+    await p.consume(fullListing('user', [user(1)]));
+    assert.equal(sink.count(), 1);
+    await p.shutdown();
+  });
 });

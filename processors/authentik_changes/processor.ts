@@ -20,7 +20,7 @@ import type {
   StorageClient,
 } from '../../runtime/component.ts';
 import { isStorageExtension } from '../../runtime/component.ts';
-import { CollectorError, ErrorCode, errorMessage } from '../../runtime/errors.ts';
+import { CollectorError, ErrorCode, RetryableError, errorMessage } from '../../runtime/errors.ts';
 import type { AnyValue, LogRecord, LogsBatch } from '../../runtime/model.ts';
 import {
   ATTR_DATASET,
@@ -109,6 +109,7 @@ export class AuthentikChangesProcessor implements Processor {
   /** Serialises batches that carry users or groups (diff, deliver, commit). */
   #lock: Promise<void> = Promise.resolve();
   #stopped = false;
+  #loadError: string | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(settings: ComponentSettings, config: Config, next: LogsConsumer) {
@@ -201,7 +202,7 @@ export class AuthentikChangesProcessor implements Processor {
     }
     if (dir.length === 0) {
       await this.#next.consume(batch);
-      for (const [inst, m] of counts) (await store.get(inst)).addCounts(m);
+      for (const [inst, m] of counts) (await this.#state(store, inst)).addCounts(m);
       return;
     }
     const prev = this.#lock;
@@ -229,7 +230,8 @@ export class AuthentikChangesProcessor implements Processor {
     const out: LogRecord[] = [];
     const detectedAt = new Date().toISOString();
     const states = new Map<string, InstanceState>();
-    for (const d of dir) if (!states.has(d.instance)) states.set(d.instance, await store.get(d.instance));
+    for (const d of dir)
+      if (!states.has(d.instance)) states.set(d.instance, await this.#state(store, d.instance));
 
     const groupLookup = (inst: string) => (pk: string) => {
       const p = pendingGroups.get(inst)?.get(pk);
@@ -390,12 +392,31 @@ export class AuthentikChangesProcessor implements Processor {
     for (const [inst, st] of states) {
       st.commit(pendingUsers.get(inst), pendingGroups.get(inst), ready.get(inst));
     }
-    for (const [inst, m] of counts) (await store.get(inst)).addCounts(m);
+    for (const [inst, m] of counts) (await this.#state(store, inst)).addCounts(m);
     await store.persist([...states.keys()]).catch((e: unknown) => {
       this.#settings.logger.error('authentik_changes: cannot persist the known users and groups', {
         reason: errorMessage(e),
       });
     });
+  }
+
+  /**
+   * The state of an instance. A stored state that cannot be read stops this pipeline's batches
+   * (retryable: nothing is dropped) with the health status `permanent_error` and one error line naming
+   * the key to delete, instead of silently starting a new baseline.
+   */
+  async #state(store: InstanceStore, inst: string): Promise<InstanceState> {
+    try {
+      return await store.get(inst);
+    } catch (e) {
+      const msg = errorMessage(e);
+      if (this.#loadError !== msg) {
+        this.#loadError = msg;
+        this.#settings.logger.error(msg);
+        this.#settings.reportStatus('permanent_error', msg);
+      }
+      throw new RetryableError(msg, { retryAfterMs: 30_000 });
+    }
   }
 
   /** Records that `id` was listed; the listing is copied so a refused batch leaves it as it was. */

@@ -119,6 +119,8 @@ export class InstanceStore {
     if (!p) {
       p = this.#load(instance);
       this.#states.set(instance, p);
+      // A state that could not be read is read again at the next call (the operator may have fixed it).
+      p.catch(() => this.#states.delete(instance));
     }
     return p;
   }
