@@ -336,10 +336,14 @@ ${tel.yaml}  pipelines:
     );
     const cli = new Cli(['run', '--config', cfg, '--log-format', 'json'], { cwd: t.dir });
     cleanups.push(() => cli.kill());
-    const listings = (what: string) =>
-      cli.logLines().filter((l) => l['msg'] === `${what}: full listing delivered`).length;
+    const listings = (what: string, id: string) =>
+      cli.logLines().filter((l) => l['msg'] === `${what}: full listing delivered` && l['id'] === id).length;
+    // Two complete listings of each receiver: the changes processors have their baseline.
     await waitUntil(
-      () => listings('users') >= 4 && listings('groups') >= 4,
+      () =>
+        ['authentik/attack', 'authentik/baseline'].every(
+          (id) => listings('users', id) >= 2 && listings('groups', id) >= 2,
+        ),
       60_000,
       'baseline listings',
       () => cli.stderr.slice(-3000),
