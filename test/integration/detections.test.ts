@@ -132,7 +132,11 @@ function bucketValue(b: any, path: string): number | null {
   if (path === '_count') return b.doc_count as number;
   const parts = path.split('.');
   let v: any = b;
-  for (const p of parts) v = p === '_count' ? v?.doc_count : v?.[p];
+  for (const p of parts) {
+    if (p === '_count') v = v?.doc_count;
+    else if (p === '_bucket_count') v = Array.isArray(v?.buckets) ? v.buckets.length : null;
+    else v = v?.[p];
+  }
   if (v && typeof v === 'object') v = v.value;
   return typeof v === 'number' ? v : null;
 }
