@@ -1,5 +1,6 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { AUTHENTIK_DATASETS } from './mappings.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -430,7 +431,10 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     await late.start(port);
     await consumed;
     const firstBulk = late.requests.findIndex((r) => r.path.startsWith('/_bulk'));
-    assert.ok(late.requests.slice(0, firstBulk).filter((r) => r.method === 'PUT').length === 8);
+    assert.ok(
+      late.requests.slice(0, firstBulk).filter((r) => r.method === 'PUT').length ===
+        2 + 2 * AUTHENTIK_DATASETS.length,
+    );
     assert.equal(late.docs.size, 2);
     assert.equal(settings.statuses.at(-1)?.status, 'ok');
   });

@@ -240,6 +240,37 @@ export const AUTHENTIK_USER_FIELDS: FieldTable = {
   'authentik.user.uuid': 'keyword',
 };
 
+/** `authentik.change.*`: identity change records of processors/authentik_changes (one type per field). */
+export const AUTHENTIK_CHANGE_FIELDS: FieldTable = {
+  'user.target.full_name': 'keyword',
+  'user.target.email': 'keyword',
+  'user.target.domain': 'keyword',
+  'authentik.change.entity': 'keyword',
+  'authentik.change.listing': 'keyword',
+  'authentik.change.instance': 'keyword',
+  'authentik.change.events_shipped': 'long',
+  'authentik.change.group_is_superuser': 'boolean',
+  'authentik.change.via_groups.id': 'keyword',
+  'authentik.change.via_groups.name': 'keyword',
+  ...Object.fromEntries(
+    ['before', 'after'].flatMap((side) =>
+      Object.entries({
+        username: 'keyword',
+        name: 'keyword',
+        email: 'keyword',
+        type: 'keyword',
+        is_active: 'boolean',
+        is_superuser: 'boolean',
+        groups: 'keyword',
+        group_names: 'keyword',
+        parents: 'keyword',
+        parent_names: 'keyword',
+        password_change_date: 'date',
+      } satisfies FieldTable).map(([k, t]) => [`authentik.change.${side}.${k}`, t]),
+    ),
+  ),
+};
+
 function withDataset(dataset: string, fields: FieldTable): FieldTable {
   return {
     'data_stream.dataset': { type: 'constant_keyword', value: dataset },
@@ -256,6 +287,7 @@ export const AUTHENTIK_DATASETS: { dataset: string; fields: FieldTable }[] = [
   { dataset: 'authentik.event', fields: withDataset('authentik.event', AUTHENTIK_EVENT_FIELDS) },
   { dataset: 'authentik.user', fields: withDataset('authentik.user', AUTHENTIK_USER_FIELDS) },
   { dataset: 'authentik.group', fields: withDataset('authentik.group', AUTHENTIK_GROUP_FIELDS) },
+  { dataset: 'authentik.change', fields: withDataset('authentik.change', AUTHENTIK_CHANGE_FIELDS) },
 ];
 
 /** Server field types that may be missing (plugin/module/X-Pack types). */

@@ -1,7 +1,7 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EsClient } from './client.ts';
-import { buildProperties, resolveField } from './mappings.ts';
+import { AUTHENTIK_DATASETS, buildProperties, resolveField } from './mappings.ts';
 import type { Degradation } from './mappings.ts';
 import {
   TEMPLATE_VERSION,
@@ -14,6 +14,9 @@ import {
 } from './templates.ts';
 import type { ServerInfo } from './templates.ts';
 import { FakeElasticsearch } from './testing.ts';
+
+/** Settings + ECS component templates, then a component and an index template per data stream. */
+const TEMPLATE_COUNT = 2 + 2 * AUTHENTIK_DATASETS.length;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- walking mapping JSON */
 function field(props: any, path: string): any {
@@ -54,7 +57,12 @@ describe('mappings', () => {
     const idx = set.templates.filter((t) => t.kind === 'index');
     assert.deepEqual(
       idx.map((t) => (t.body as any).index_patterns[0] as string),
-      ['logs-authentik.event-*', 'logs-authentik.user-*', 'logs-authentik.group-*'],
+      [
+        'logs-authentik.event-*',
+        'logs-authentik.user-*',
+        'logs-authentik.group-*',
+        'logs-authentik.change-*',
+      ],
     );
     for (const t of idx) {
       assert.deepEqual((t.body as any).data_stream, {});
@@ -173,12 +181,12 @@ describe('detection and install against a fake server', () => {
     await mk({});
     const types = initialServerTypes(await detectServer(client));
     const r1 = await installTemplates(client, types, 250);
-    assert.equal(r1.installed.length, 8);
+    assert.equal(r1.installed.length, TEMPLATE_COUNT);
     assert.equal(r1.upToDate.length, 0);
     const puts = fake.requests.filter((r) => r.method === 'PUT').length;
     const r2 = await installTemplates(client, types, 250);
     assert.equal(r2.installed.length, 0);
-    assert.equal(r2.upToDate.length, 8);
+    assert.equal(r2.upToDate.length, TEMPLATE_COUNT);
     assert.equal(fake.requests.filter((r) => r.method === 'PUT').length, puts, 'no second PUT');
   });
 
@@ -198,7 +206,7 @@ describe('detection and install against a fake server', () => {
     const types = initialServerTypes(await detectServer(client));
     const r = await installTemplates(client, types, 250);
     assert.deepEqual(r.discoveredUnsupported.sort(), ['constant_keyword', 'wildcard']);
-    assert.equal(r.installed.length, 8);
+    assert.equal(r.installed.length, TEMPLATE_COUNT);
     const stored = JSON.stringify([...fake.templates.values()]);
     assert.ok(!stored.includes('"wildcard"') && !stored.includes('"constant_keyword"'));
   });

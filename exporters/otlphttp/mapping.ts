@@ -13,8 +13,8 @@ import { ATTR_DATASET, ATTR_NAMESPACE, hrTimeFromIso } from '../../runtime/model
 /** What the body of an exported record is for ECS documents. */
 export type BodyMode = 'ecs' | 'original';
 
-/** Record attributes that steer other exporters and are never sent over OTLP (prefix match). */
-export const INTERNAL_ATTRIBUTE_PREFIXES = ['elasticsearch.'];
+/** Record attributes that steer other components and are never sent over OTLP (prefix match; `authentik.listing.*`: receivers/authentik/listing.ts). */
+export const INTERNAL_ATTRIBUTE_PREFIXES = ['elasticsearch.', 'authentik.listing.'];
 
 /** Severity of an authentik event action (underscore spelling; ECS uses `-`, both are accepted). */
 export function severityOfAction(action: string): { number: SeverityNumber; text: string } {

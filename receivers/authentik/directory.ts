@@ -17,6 +17,8 @@ import type { Delivery } from './deliver.ts';
 import { deliver } from './deliver.ts';
 import type { ReceiverMetrics } from './metrics.ts';
 import type { RecordFactory } from './records.ts';
+import type { ListingInfo } from './listing.ts';
+import { newListing } from './listing.ts';
 import { parseMicros } from './time.ts';
 import type { VersionState } from './version.ts';
 
@@ -144,7 +146,8 @@ export class DirectoryCollector {
     }
     let hw = this.#state.usersHw;
     let hwUs = hw === null ? undefined : parseMicros(hw);
-    const n = await this.#paginate('users', USERS_PATH, base, signal, (raw) => {
+    const listing = newListing('users', changesOnly ? 'changes' : 'full', startedAt);
+    const n = await this.#paginate('users', USERS_PATH, base, signal, listing, (raw) => {
       const lu = raw.last_updated;
       const us = parseMicros(lu);
       if (us !== undefined && (hwUs === undefined || us > hwUs)) {
@@ -170,7 +173,8 @@ export class DirectoryCollector {
     const startedAt = Date.now();
     const base: Record<string, string | number> = { page_size: this.#d.groups.page_size };
     if (caps.includeFlags) base.include_users = 'false';
-    const n = await this.#paginate('groups', GROUPS_PATH, base, signal, () => undefined);
+    const listing = newListing('groups', 'full', startedAt);
+    const n = await this.#paginate('groups', GROUPS_PATH, base, signal, listing, () => undefined);
     this.#state.groupsFullAt = startedAt;
     this.runs.groupsFull++;
     this.#d.settings.logger.info('groups: full listing delivered', { groups: n, ms: Date.now() - startedAt });
@@ -183,6 +187,7 @@ export class DirectoryCollector {
     path: string,
     base: Record<string, string | number>,
     signal: AbortSignal,
+    listing: ListingInfo,
     each: (raw: Record<string, unknown>) => void,
   ): Promise<number> {
     const seen = new Set<string>();
@@ -216,11 +221,12 @@ export class DirectoryCollector {
         const records = this.#d.records;
         const text = pg.text;
         const ids = fresh.map((r) => String(r.pk));
+        const info: ListingInfo = { ...listing, count: pg.count };
         const make = (attempt: number) => {
-          if (attempt === 1) return fresh.map((r) => records.directory(r, rec, collectedAt));
+          if (attempt === 1) return fresh.map((r) => records.directory(r, rec, collectedAt, info));
           const parsed = JSON.parse(text) as { results: Record<string, unknown>[] };
           const byId = new Map(parsed.results.map((r) => [String(r.pk), r]));
-          return ids.map((id, k) => records.directory(byId.get(id) ?? fresh[k]!, rec, collectedAt));
+          return ids.map((id, k) => records.directory(byId.get(id) ?? fresh[k]!, rec, collectedAt, info));
         };
         if (await deliver(this.#d.delivery, kind, fresh.length, make))
           this.#d.metrics.emitted(kind, fresh.length);

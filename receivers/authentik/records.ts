@@ -5,6 +5,8 @@
 import type { AnyValue, HrTime, LogRecord } from '../../runtime/model.ts';
 import { ATTR_DATASET, hrTimeFromIso } from '../../runtime/model.ts';
 import type { VersionState } from './version.ts';
+import type { ListingInfo } from './listing.ts';
+import { listingAttributes } from './listing.ts';
 
 export const SCOPE_NAME = 'authentik-collector/receiver/authentik';
 
@@ -45,13 +47,21 @@ export class RecordFactory {
     return rec;
   }
 
-  /** A user or group snapshot; timestamp = collection time. */
-  directory(raw: Record<string, unknown>, kind: 'user' | 'group', collectedAt: HrTime): LogRecord {
+  /**
+   * A user or group snapshot; timestamp = collection time. `listing` (see listing.ts) tells downstream
+   * processors which listing the record belongs to, so they can tell when a full listing is complete.
+   */
+  directory(
+    raw: Record<string, unknown>,
+    kind: 'user' | 'group',
+    collectedAt: HrTime,
+    listing?: ListingInfo,
+  ): LogRecord {
     return {
       timestamp: collectedAt,
       observedTimestamp: collectedAt,
       body: raw as AnyValue,
-      attributes: { [ATTR_DATASET]: `authentik.${kind}` },
+      attributes: { [ATTR_DATASET]: `authentik.${kind}`, ...listingAttributes(listing) },
       resource: this.#resource(),
       scope: { ...this.#scope },
     };

@@ -26,6 +26,7 @@ export const COMPONENTS: { dir: string; kind: string }[] = [
   { dir: 'receivers/authentik_webhook', kind: 'receiver' },
   { dir: 'processors/authentik_ecs', kind: 'processor' },
   { dir: 'processors/authentik_dedupe', kind: 'processor' },
+  { dir: 'processors/authentik_changes', kind: 'processor' },
   { dir: 'processors/batch', kind: 'processor' },
   { dir: 'processors/attributes', kind: 'processor' },
   { dir: 'processors/memory_limiter', kind: 'processor' },

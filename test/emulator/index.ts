@@ -124,6 +124,11 @@ export interface Emulator {
     insert(n: number, at?: Date): string[];
     /** retention: deletes the n oldest; returns their pks */
     deleteOldest(n: number): string[];
+    /**
+     * inserts the given events (`user`, `action`, `app`, `context`, `client_ip`, `brand`; the emulator sets
+     * `pk`, `created` = now or `at` + i µs, `expires`); returns their pks. For test scenarios.
+     */
+    insertRecords(records: Record<string, unknown>[], at?: Date): string[];
     /** GDPR cleanup: deletes every event whose user.pk is pk; returns how many */
     deleteByUserPk(pk: number): number;
     /** alive pks, oldest first */

@@ -260,7 +260,31 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (gi === undefined || !store.isAlive(gi) || pkOf(gi) !== pk.toLowerCase()) return undefined;
     return gi;
   };
-  const materialise = (gi: number): EventObject => gen.make(gi, store.createdOf(gi));
+  /** Events written by tests (`events.insertRecords`), by generator index; rendered in the API's key order. */
+  const custom = new Map<number, Omit<EventObject, 'pk' | 'created' | 'expires'>>();
+  const materialise = (gi: number): EventObject => {
+    const c = custom.get(gi);
+    if (c === undefined) return gen.make(gi, store.createdOf(gi));
+    const us = store.createdOf(gi);
+    const { user, action, app, context, client_ip, brand } = c;
+    return {
+      pk: pkOf(gi),
+      user,
+      action,
+      app,
+      context,
+      client_ip,
+      created: isoMicros(us),
+      expires: isoMicros(us + 365 * US_PER_DAY),
+      brand,
+    };
+  };
+  const userPkOf = (gi: number): number => {
+    const c = custom.get(gi);
+    if (c === undefined) return gen.userPkOf(gi);
+    const pk = (c.user as { pk?: unknown } | undefined)?.pk;
+    return typeof pk === 'number' ? pk : 0;
+  };
 
   // ---- stats / log ----
   const emptyStats = (): EmulatorStats => ({
@@ -1094,7 +1118,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         return out;
       },
       deleteOldest: (n: number) => store.deleteOldest(n).map(pkOf),
-      deleteByUserPk: (pk: number) => store.deleteWhere((gi) => gen.userPkOf(gi) === pk),
+      deleteByUserPk: (pk: number) => store.deleteWhere((gi) => userPkOf(gi) === pk),
+      insertRecords(records: Omit<EventObject, 'pk' | 'created' | 'expires'>[], at?: Date): string[] {
+        const base = (at?.getTime() ?? performance.timeOrigin + performance.now()) * 1000;
+        return records.map((r, i) => {
+          const gi = store.insertAt(Math.floor(base) + i);
+          custom.set(gi, r);
+          return pkOf(gi);
+        });
+      },
       allPks(): string[] {
         const out: string[] = new Array<string>(store.size);
         for (let k = 0; k < store.size; k++) out[k] = pkOf(store.at(k));
@@ -1123,7 +1155,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         users.splice(i, 1);
         for (const g of groups) g.users = g.users.filter((x) => x !== pk);
         refreshUserIndex();
-        if (gdpr) store.deleteWhere((gi) => gen.userPkOf(gi) === pk);
+        if (gdpr) store.deleteWhere((gi) => userPkOf(gi) === pk);
         return true;
       },
     },
