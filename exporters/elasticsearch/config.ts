@@ -344,4 +344,11 @@ documentOptions(configSchema, [
     default: '`default`',
     description: 'Namespace for records without a `data_stream.namespace` attribute.',
   },
+  {
+    names: ['replay_check'],
+    type: '`none` \\| `replayed` \\| `all` (or `false` / `true` = `replayed`)',
+    default: '`none`',
+    description:
+      'Before sending documents that may have been delivered already, look their `_id`s up in the target and skip those present, so a rollover between two deliveries does not index them twice (`create` + 409 covers only the write index). `replayed`: records read by an earlier run (replayed from the persistent queue after a restart); `all`: every document (one `_search` per target and request). See [Replays across a rollover](#replays-across-a-rollover-replay_check). Needs the `read` privilege on the targets.',
+  },
 ]);

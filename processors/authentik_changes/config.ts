@@ -1,5 +1,6 @@
 /** Configuration of the `authentik_changes` processor. */
 import * as z from 'zod';
+import { documentOptions } from '../../runtime/config/docs.ts';
 import { duration } from '../../runtime/config/types.ts';
 
 /** Elastic's data stream namespace rules: lower case, at most 100 bytes, none of `\/*?"<>|,#:-` or spaces. */
@@ -34,3 +35,34 @@ export type Config = z.output<typeof configSchema>;
 export function createDefaultConfig(): Record<string, unknown> {
   return { namespace: 'default', counts_flush_interval: '5s' };
 }
+
+/** Option reference: the one source of `components`, the README option tables and the JSON Schema (`npm run docs`). */
+documentOptions(configSchema, [
+  {
+    names: ['storage'],
+    type: 'string',
+    default: '(none)',
+    description:
+      'Id of a storage extension (`file_storage[/name]`) keeping the last known state of every user and group, and the per-user event counts. Without it the state lives in memory (a warning is logged): after a restart the first listing is a new baseline and changes made while the collector was down are not reported.',
+  },
+  {
+    names: ['storage_key'],
+    type: 'string',
+    default: '`authentik_changes`',
+    description:
+      'Identity of the state in the storage extension (renaming the processor keeps it). Only valid with `storage`.',
+  },
+  {
+    names: ['namespace'],
+    type: 'string',
+    default: '`default`',
+    description: "`data_stream.namespace` of the change records (Elastic's rules).",
+  },
+  {
+    names: ['counts_flush_interval'],
+    type: 'duration 100ms..1h',
+    default: '`5s`',
+    description:
+      'Longest time between two writes of the per-user event counts (they change with every event batch; users and groups are written with the batch that changed them).',
+  },
+]);

@@ -3,6 +3,7 @@
  * another path (push and poll, or a re-sent batch), keyed by the event pk, remembered durably.
  */
 import * as z from 'zod';
+import { documentOptions } from '../../runtime/config/docs.ts';
 import { duration } from '../../runtime/config/types.ts';
 
 export const configSchema = z.strictObject({
@@ -22,3 +23,27 @@ export type Config = z.output<typeof configSchema>;
 export function createDefaultConfig(): Record<string, unknown> {
   return { ttl: '2h' };
 }
+
+/** Option reference: the one source of `components`, the README option tables and the JSON Schema (`npm run docs`). */
+documentOptions(configSchema, [
+  {
+    names: ['storage'],
+    type: 'string',
+    default: '(none)',
+    description:
+      'Storage extension (`file_storage[/name]`) keeping the delivered pks across restarts. Without it they live in memory (a warning is logged) and an event pushed before a restart can be delivered again by the poller after it.',
+  },
+  {
+    names: ['storage_key'],
+    type: 'string',
+    default: '`authentik_dedupe:<pipeline>`',
+    description: 'Identity of the data in the storage extension.',
+  },
+  {
+    names: ['ttl'],
+    type: 'duration 1m..168h',
+    default: '`2h`',
+    description:
+      "How long a delivered pk is remembered, counted from the event's `created`. Must exceed how late a second copy can come: authentik's webhook retries (\u2248 25 min on 2025.12) and the poller's lag behind the newest event. Memory: \u2248 60 bytes per event in the window.",
+  },
+]);

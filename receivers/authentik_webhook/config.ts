@@ -3,6 +3,7 @@
  * webhooks (push), plus optional provisioning of the authentik objects that send them. See README.md.
  */
 import * as z from 'zod';
+import { documentOptions } from '../../runtime/config/docs.ts';
 import { byteSize, duration, positiveInt, secret, tlsSchema } from '../../runtime/config/types.ts';
 
 /** Header the collector's header mapping sets; authentik sends nothing else that could authenticate it. */
@@ -165,3 +166,140 @@ export function createDefaultConfig(): Record<string, unknown> {
     pipeline_timeout: '20s',
   };
 }
+
+/** Option reference: the one source of `components`, the README option tables and the JSON Schema (`npm run docs`). */
+documentOptions(configSchema, [
+  {
+    names: ['endpoint'],
+    type: '`host:port`',
+    default: '`127.0.0.1:9443`',
+    description:
+      'Listen address. authentik\'s **worker** must reach it (see "Network"). `0.0.0.0:9443` listens on every interface.',
+  },
+  {
+    names: ['path'],
+    type: 'string',
+    default: '`/authentik/webhook`',
+    description: 'Path authentik POSTs to; other paths get 404.',
+  },
+  {
+    names: ['secret'],
+    type: 'secret string',
+    default: '(required)',
+    description:
+      'Shared secret authentik sends in `secret_header` (at least 16 characters). Compared in constant time (SHA-256 digests with `timingSafeEqual`); never logged.',
+  },
+  {
+    names: ['secret_header'],
+    type: 'header name',
+    default: '`X-Authentik-Collector-Secret`',
+    description: 'Header carrying the secret (set by the header mapping).',
+  },
+  {
+    names: ['tls.cert_file', 'tls.key_file'],
+    type: 'path',
+    default: '\u2014',
+    description:
+      'Serve HTTPS with this certificate and key (PEM). Without `tls` the listener speaks plain HTTP (a warning is logged when it listens beyond loopback).',
+  },
+  {
+    names: ['max_body_size'],
+    type: 'bytes',
+    default: '`1048576` (1 MiB)',
+    description:
+      'Largest request body; larger ones get 413 without being read. An event is typically 1\u20135 kB.',
+  },
+  {
+    names: ['rate_limit.requests_per_second'],
+    type: 'number \u2265 0',
+    default: '`500`',
+    description:
+      'Sustained requests per second (token bucket); above it 429 with `Retry-After: 1`. `0` disables. Counted before authentication, so a flood of bad requests cannot starve the check.',
+  },
+  {
+    names: ['rate_limit.burst'],
+    type: 'int > 0',
+    default: '`1000`',
+    description:
+      "Requests accepted in a burst above the sustained rate (authentik's worker sends bursts after a backlog).",
+  },
+  {
+    names: ['authentik.endpoint'],
+    type: 'URL',
+    default: '(required)',
+    description:
+      'Base URL of authentik, as the `authentik` receiver\'s `endpoint`: used to provision, and to find the poller of the same instance (see "Poll interval").',
+  },
+  {
+    names: ['authentik.token', 'authentik.token_file'],
+    type: 'secret / path',
+    default: '\u2014',
+    description:
+      "API token for provisioning (needed with `provision: true`). It must be allowed to manage users, groups, property mappings, transports, policies, bindings and notification rules (e.g. a superuser's token); the poller's read-only token is not enough.",
+  },
+  {
+    names: ['authentik.tls.ca_file', 'authentik.tls.cert_file', 'authentik.tls.key_file'],
+    type: 'path',
+    default: '—',
+    description:
+      "CA bundle and client certificate for the provisioning calls (as the `authentik` receiver's `tls`).",
+  },
+  {
+    names: ['authentik.tls.insecure_skip_verify'],
+    type: 'bool',
+    default: '`false`',
+    description: "Skip verification of authentik's certificate (tests only).",
+  },
+  {
+    names: ['authentik.tls.server_name'],
+    type: 'string',
+    default: '—',
+    description: "Name expected in authentik's certificate (SNI), when it differs from the endpoint host.",
+  },
+  {
+    names: ['authentik.timeout'],
+    type: 'duration',
+    default: '`30s`',
+    description: 'Deadline of one provisioning request.',
+  },
+  {
+    names: ['provision'],
+    type: 'bool',
+    default: '`false`',
+    description:
+      '`true`: create or update the objects in authentik at start (retried with backoff until it succeeds; polling goes on meanwhile) and log what was done. `false`: log the objects to create (the secret shown as a placeholder).',
+  },
+  {
+    names: ['public_url'],
+    type: 'URL',
+    default: '\u2014',
+    description:
+      "The URL authentik's worker POSTs to (how it reaches this listener: a DNS name, a load balancer, a Kubernetes service). Required with `provision: true`.",
+  },
+  {
+    names: ['name'],
+    type: 'string',
+    default: '`authentik-collector`',
+    description: "Prefix of the provisioned objects' names; one set per collector deployment.",
+  },
+  {
+    names: ['health_window'],
+    type: 'duration',
+    default: '`5m`',
+    description: 'Push counts as healthy while a webhook was accepted within this window.',
+  },
+  {
+    names: ['poll_interval_when_healthy'],
+    type: 'duration',
+    default: '`1m`',
+    description:
+      'While push is healthy, the `authentik` receiver polling the same `authentik.endpoint` in this process polls at this interval (never faster than its own `events.interval`); `0` leaves it alone. When push stops being healthy the poller returns to its interval after its current wait.',
+  },
+  {
+    names: ['pipeline_timeout'],
+    type: 'duration',
+    default: '`20s`',
+    description:
+      'Longest wait for the pipeline before a webhook is answered 503 (authentik times out at 30 s).',
+  },
+]);

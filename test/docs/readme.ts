@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as z from 'zod';
-import { format } from 'prettier';
+import { format, resolveConfig } from 'prettier';
 import { loadBuiltins } from '../../runtime/builtins.ts';
 import { configJsonSchema } from '../../runtime/cli/components.ts';
 import { markdownTable, optionDocs } from '../../runtime/config/docs.ts';
@@ -129,7 +129,10 @@ export async function renderAll(): Promise<{ file: string; current: string; want
     file: schemaFile,
     current: schemaText,
     // Formatted as the repository's Prettier does, so `prettier --check .` agrees.
-    wanted: await format(JSON.stringify(configJsonSchema(await loadBuiltins())), { parser: 'json' }),
+    wanted: await format(JSON.stringify(configJsonSchema(await loadBuiltins())), {
+      ...(await resolveConfig(path.join(root, schemaFile))),
+      parser: 'json',
+    }),
   });
   return out;
 }

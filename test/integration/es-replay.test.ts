@@ -162,10 +162,7 @@ for (const base of servers) {
       );
       await second.exp.consume(records(ns, 300, 20, Date.now()));
       assert.equal(
-        metricSum(
-          await second.settings.metrics.metrics(),
-          'otelcol_exporter_elasticsearch_replay_checks',
-        ),
+        metricSum(await second.settings.metrics.metrics(), 'otelcol_exporter_elasticsearch_replay_checks'),
         searchesBefore,
         'no look-up for records of this run',
       );
