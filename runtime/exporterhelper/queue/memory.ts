@@ -16,6 +16,8 @@ import type { ComponentSettings, Exporter, Host } from '../../component.ts';
 import { errorMessage, RetryableError } from '../../errors.ts';
 import type { LogsBatch } from '../../model.ts';
 import { retry } from '../retry.ts';
+import { BlockTracker } from '../blocked.ts';
+import { SinkHealth } from '../failure.ts';
 import type { SendingQueueConfig } from '../queue.ts';
 import { queueMetrics } from './common.ts';
 import type { QueueMetrics } from './common.ts';
@@ -41,6 +43,10 @@ export class MemoryQueue implements Exporter {
   #drained: (() => void) | undefined;
   #shutdown: Promise<void> | undefined;
   #full = false;
+  readonly #health: SinkHealth;
+  readonly #block: BlockTracker;
+  /** Items whose delivery failed at least once and is still being retried (their callers wait). */
+  readonly #failing = new Set<Item>();
 
   constructor(settings: ComponentSettings, cfg: SendingQueueConfig, exporter: Exporter) {
     this.#settings = settings;
@@ -48,6 +54,19 @@ export class MemoryQueue implements Exporter {
     this.#exporter = exporter;
     this.capabilities = exporter.capabilities;
     this.#metrics = queueMetrics(settings, cfg.queue_size);
+    this.#health = new SinkHealth(settings);
+    this.#block = new BlockTracker(settings);
+  }
+
+  #updateBlocked(lastError?: string): void {
+    if (this.#failing.size > 0 || this.#full) {
+      this.#block.start(
+        this.#full
+          ? 'its sending queue is full'
+          : `a delivery its caller waits for keeps failing (${lastError ?? 'retrying'})`,
+        { queue_size: this.#cfg.queue_size, waiting: this.#waiting.length, in_flight: this.#inFlight },
+      );
+    } else this.#block.stop();
   }
 
   start(host: Host): Promise<void> {
@@ -72,12 +91,7 @@ export class MemoryQueue implements Exporter {
       }
       if (!this.#full) {
         this.#full = true;
-        this.#settings.logger.warn(
-          'sending queue is full; blocking the pipeline until a batch is delivered',
-          {
-            queue_size: this.#cfg.queue_size,
-          },
-        );
+        this.#updateBlocked();
       }
       await new Promise<void>((wake) => this.#blocked.push({ wake }));
     }
@@ -100,6 +114,7 @@ export class MemoryQueue implements Exporter {
       this.#blocked.shift()?.wake();
       if (this.#full && this.#waiting.length < this.#cfg.queue_size && this.#blocked.length === 0) {
         this.#full = false;
+        this.#updateBlocked();
       }
       this.#inFlight++;
       void this.#deliver(item);
@@ -111,18 +126,24 @@ export class MemoryQueue implements Exporter {
     try {
       await retry(this.#cfg.retry_on_failure, () => this.#exporter.consume(item.batch), {
         signal: this.#abort.signal,
-        onRetry: (attempt, err, delayMs) =>
+        onRetry: (attempt, err, delayMs) => {
+          this.#health.failed(err, delayMs);
+          this.#failing.add(item);
+          this.#updateBlocked(errorMessage(err));
           this.#settings.logger.debug('sending queue: delivery failed, retrying', {
             attempt,
             delay_ms: delayMs,
             error: errorMessage(err),
             records: item.batch.length,
-          }),
+          });
+        },
       });
+      this.#health.succeeded();
       item.resolve();
     } catch (err) {
       item.reject(err);
     } finally {
+      if (this.#failing.delete(item)) this.#updateBlocked();
       this.#inFlight--;
       this.#pump();
     }
@@ -147,6 +168,7 @@ export class MemoryQueue implements Exporter {
       });
     }
     this.#abort.abort();
+    this.#block.close();
     await this.#exporter.shutdown();
   }
 }
