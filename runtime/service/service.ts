@@ -106,6 +106,9 @@ export class Service {
     const remaining = () => Math.max(MIN_SHUTDOWN_GRACE_MS, deadline - Date.now());
     const failures: ShutdownFailure[] = [];
     for (const stage of shutdownStages(this.graph)) {
+      // The exporters are about to stop: fan-outs stop retrying failed branches (the batch then stays
+      // unacknowledged upstream and is read again after the restart).
+      if (stage.some((n) => n.kind === 'exporter')) this.graph.stopping?.abort();
       await Promise.all(
         stage.map(async (n) => {
           this.#status(n, 'stopping');
