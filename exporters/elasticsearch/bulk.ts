@@ -75,6 +75,8 @@ export interface BulkSenderOptions {
   onRequestFailure?: (message: string) => void;
   /** Called when a request got a 2xx answer. */
   onRequestSuccess?: () => void;
+  /** Called with the number of documents of a failed attempt that is retried here. */
+  onAttemptFailed?: (documents: number) => void;
 }
 
 function isRetryableItemStatus(status: number): boolean {
@@ -128,6 +130,7 @@ export class BulkSender {
         signal,
         sinkUnusable: 'throw',
         onRetry: (attempt, err, delayMs) => {
+          this.#o.onAttemptFailed?.(pending.length);
           this.#o.logger.debug('retrying _bulk', {
             attempt,
             delay_ms: delayMs,

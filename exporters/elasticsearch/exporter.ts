@@ -5,7 +5,11 @@
  */
 import type { ComponentSettings, ComponentStatus, Exporter, Host, Logger } from '../../runtime/component.ts';
 import { RetryableError, errorMessage } from '../../runtime/errors.ts';
-import { SinkUnusableError, sinkUnusableDelay } from '../../runtime/exporterhelper/failure.ts';
+import {
+  SinkUnusableError,
+  sendFailedCounter,
+  sinkUnusableDelay,
+} from '../../runtime/exporterhelper/failure.ts';
 import { RetriesExhaustedError, backoffDelay, sleep } from '../../runtime/exporterhelper/retry.ts';
 import type { LogRecord, LogsBatch } from '../../runtime/model.ts';
 import { BulkSender } from './bulk.ts';
@@ -91,6 +95,7 @@ export class ElasticsearchExporter implements Exporter {
       logger: this.#log,
       onRequestFailure: (msg) => this.#setStatus('recoverable_error', msg),
       onRequestSuccess: () => this.#setStatus('ok'),
+      onAttemptFailed: sendFailedCounter(settings),
     });
     this.#deadLetter =
       deps.deadLetterPath !== undefined ? new DeadLetterFile(deps.deadLetterPath) : undefined;

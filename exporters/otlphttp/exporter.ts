@@ -31,6 +31,7 @@ import {
   httpKind,
   isSinkUnusable,
   isTlsError,
+  sendFailedCounter,
 } from '../../runtime/exporterhelper/failure.ts';
 import { parseRetryAfter, retry } from '../../runtime/exporterhelper/retry.ts';
 import type { Config } from './config.ts';
@@ -92,6 +93,7 @@ export class OtlpHttpExporter implements Exporter {
    * not send them twice.
    */
   readonly #delivered = new WeakSet<object>();
+  readonly #sendFailed: (records: number) => void;
   #degraded = false;
   #closed = false;
 
@@ -108,6 +110,7 @@ export class OtlpHttpExporter implements Exporter {
       defaultScope: { name: settings.buildInfo.name, version: settings.buildInfo.version },
     });
     this.#metrics = new OtlpMetrics(settings.metrics, settings.id);
+    this.#sendFailed = sendFailedCounter(settings);
     const connect: Record<string, unknown> = {};
     if (tls) {
       connect['rejectUnauthorized'] = tls.rejectUnauthorized;
@@ -240,6 +243,7 @@ export class OtlpHttpExporter implements Exporter {
         sinkUnusable: 'throw',
         onRetry: (attempt, err, delayMs) => {
           this.#metrics.retry();
+          this.#sendFailed(sent);
           this.#log.warn('OTLP export failed, will retry', {
             url: this.#urlForLogs,
             records: sent,

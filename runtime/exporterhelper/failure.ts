@@ -18,6 +18,7 @@
  * Class 2 is a {@link RetryableError} subclass, so code that only knows "permanent or not" retries it.
  */
 import type { ComponentSettings } from '../component.ts';
+import { collectorMetrics } from '../telemetry/metrics.ts';
 import {
   CollectorError,
   ErrorCode,
@@ -199,4 +200,16 @@ function findSinkUnusable(err: unknown): SinkUnusableError | undefined {
 /** True for the runtime's "component is shut down" error. */
 export function isShuttingDown(err: unknown): boolean {
   return err instanceof CollectorError && err.code === ErrorCode.SHUTTING_DOWN;
+}
+
+/**
+ * Counts records of a failed delivery attempt that an exporter retries itself (its own `retry` loop),
+ * in `otelcol_exporter_send_failed_log_records`: the runtime counts the attempts that reject `consume`,
+ * this counts the ones before them, so a sink that is down shows up in the metric at once.
+ */
+export function sendFailedCounter(settings: ComponentSettings): (records: number) => void {
+  const m = collectorMetrics(settings.metrics);
+  return (records) => {
+    if (records > 0) m.exporterSendFailed.inc({ exporter: settings.id }, records);
+  };
 }
