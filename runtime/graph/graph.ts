@@ -51,6 +51,8 @@ export interface GraphNode {
   output?: Inflight;
   /** Set once the node is shut down; later calls into it reject with SHUTTING_DOWN. */
   closed: boolean;
+  /** Receivers: when `closed`, the pipeline refuses new batches from it (SHUTTING_DOWN, retryable). */
+  intake?: { closed: boolean };
 }
 
 /** The built graph. */
@@ -247,16 +249,24 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
       });
     const settings = componentSettings(depsWithDir, 'receiver', id);
     const output = new Inflight();
-    const next = instrumentReceiverOutput(
-      id,
-      targets.length > 0 ? createFanout(targets, fanoutOptions) : unavailable,
-      deps.metrics,
-      output,
+    const intake = { closed: false };
+    // Closed first at shutdown: new batches are refused (retryably) while those already handed over
+    // drain and the receiver can still checkpoint them.
+    const next = guardClosed(
+      instrumentReceiverOutput(
+        id,
+        targets.length > 0 ? createFanout(targets, fanoutOptions) : unavailable,
+        deps.metrics,
+        output,
+      ),
+      () => intake.closed,
+      `the pipeline of receiver "${id}" (the collector is stopping)`,
     );
     const rec = await create(entry, undefined, () => entry.factory.create(settings, entry.config, next));
     if (!rec) continue;
     const n = node('receiver', id, rec, settings);
     n.output = output;
+    n.intake = intake;
     graph.receivers.push(n);
   }
 

@@ -149,6 +149,20 @@ export class MemoryQueue implements Exporter {
     }
   }
 
+  /**
+   * Gives up on every batch not delivered yet (the collector is stopping and the drain ran out of
+   * time): retries stop, waiting and in-flight callers get a retryable error (so they keep their
+   * checkpoint), new calls are refused. `shutdown` still follows.
+   */
+  abandon(): void {
+    this.#closing = true;
+    this.#abort.abort();
+    for (const b of this.#blocked.splice(0)) b.wake();
+    for (const item of this.#waiting.splice(0)) item.reject(this.#shuttingDown());
+    this.#metrics.size.set(0);
+    this.#pump();
+  }
+
   shutdown(): Promise<void> {
     this.#shutdown ??= this.#doShutdown();
     return this.#shutdown;

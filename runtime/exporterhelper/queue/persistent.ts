@@ -337,6 +337,21 @@ export class PersistentQueue implements Exporter {
     }
   }
 
+  /**
+   * The collector is stopping and the drain ran out of time: callers waiting for room get a retryable
+   * error (they keep their checkpoint), new calls are refused. Stored batches stay; `shutdown` follows.
+   */
+  abandon(): void {
+    this.#closing = true;
+    this.#notify();
+  }
+
+  /** Batches and records still in the log (waiting or being delivered). */
+  get backlog(): { batches: number; records: number } {
+    const entries = [...this.#pending, ...[...this.#inFlight.values()].map((f) => f.entry)];
+    return { batches: entries.length, records: entries.reduce((n, e) => n + e.items, 0) };
+  }
+
   shutdown(): Promise<void> {
     this.#shutdown ??= this.#doShutdown();
     return this.#shutdown;
