@@ -132,7 +132,12 @@ export class PersistentQueue implements Exporter {
         16 * MIB,
         Math.max(64 * 1024, Math.floor(this.#maxBytes / (4 * (this.#cfg.num_consumers + 2)))),
       );
-    const { wal, pending } = await Wal.open(dir, { segmentBytes, onSkipped: (s) => this.#onSkipped(s) });
+    const { wal, pending } = await Wal.open(dir, {
+      segmentBytes,
+      onSkipped: (s) => this.#onSkipped(s),
+      onStaleLock: (why) =>
+        this.#settings.logger.warn('sending queue: taking over a stale queue lock', { dir, reason: why }),
+    });
     this.#wal = wal;
     this.#pending.push(...pending);
     if (pending.length) {
