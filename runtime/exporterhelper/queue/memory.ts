@@ -47,6 +47,9 @@ export class MemoryQueue implements Exporter {
   readonly #block: BlockTracker;
   /** Items whose delivery failed at least once and is still being retried (their callers wait). */
   readonly #failing = new Set<Item>();
+  /** Items being delivered. */
+  readonly #delivering = new Set<Item>();
+  #abandoned = false;
 
   constructor(settings: ComponentSettings, cfg: SendingQueueConfig, exporter: Exporter) {
     this.#settings = settings;
@@ -117,6 +120,7 @@ export class MemoryQueue implements Exporter {
         this.#updateBlocked();
       }
       this.#inFlight++;
+      this.#delivering.add(item);
       void this.#deliver(item);
     }
     if (this.#closing && this.#inFlight === 0 && this.#waiting.length === 0) this.#drained?.();
@@ -143,6 +147,7 @@ export class MemoryQueue implements Exporter {
     } catch (err) {
       item.reject(err);
     } finally {
+      this.#delivering.delete(item);
       if (this.#failing.delete(item)) this.#updateBlocked();
       this.#inFlight--;
       this.#pump();
@@ -155,10 +160,14 @@ export class MemoryQueue implements Exporter {
    * checkpoint), new calls are refused. `shutdown` still follows.
    */
   abandon(): void {
+    this.#abandoned = true;
     this.#closing = true;
     this.#abort.abort();
     for (const b of this.#blocked.splice(0)) b.wake();
     for (const item of this.#waiting.splice(0)) item.reject(this.#shuttingDown());
+    // Deliveries in progress may hang in the exporter's own retries: their callers are answered now
+    // (a late success only means the batch is delivered twice, never lost).
+    for (const item of this.#delivering) item.reject(this.#shuttingDown());
     this.#metrics.size.set(0);
     this.#pump();
   }
@@ -171,7 +180,8 @@ export class MemoryQueue implements Exporter {
   async #doShutdown(): Promise<void> {
     this.#closing = true;
     for (const b of this.#blocked.splice(0)) b.wake();
-    if (this.#inFlight > 0 || this.#waiting.length > 0) {
+    // Abandoned: every caller was answered; stopping the exporter cuts the deliveries still running.
+    if (!this.#abandoned && (this.#inFlight > 0 || this.#waiting.length > 0)) {
       this.#settings.logger.info('sending queue: draining before shutdown', {
         waiting: this.#waiting.length,
         in_flight: this.#inFlight,
