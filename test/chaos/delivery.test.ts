@@ -21,7 +21,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createSecureContext, createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -508,19 +508,15 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
         scope.closers.push(() => Promise.resolve(clearInterval(inserter)));
         const sink = await scope.sink();
         // A TLS terminator in front of the sink whose certificate can be swapped.
-        let current = good;
-        const proxy: TlsServer = createTlsServer(
-          {
-            SNICallback: (_name, cb) => cb(null, createSecureContext(current)),
-            ...good,
-          },
-          (s: TLSSocket) => {
-            const up = connect(sink.port, '127.0.0.1');
-            s.pipe(up).pipe(s);
-            s.on('error', () => up.destroy());
-            up.on('error', () => s.destroy());
-          },
-        );
+        const open = new Set<TLSSocket>();
+        const proxy: TlsServer = createTlsServer({ ...good }, (s: TLSSocket) => {
+          open.add(s);
+          s.on('close', () => open.delete(s));
+          const up = connect(sink.port, '127.0.0.1');
+          s.pipe(up).pipe(s);
+          s.on('error', () => up.destroy());
+          up.on('error', () => s.destroy());
+        });
         proxy.on('tlsClientError', () => undefined);
         await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
         scope.closers.push(() => new Promise((r) => proxy.close(() => r(undefined))));
@@ -541,7 +537,10 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
           alive: () => c.running,
           onTimeout: () => c.tail(),
         });
-        current = bad;
+        // The client connects by IP (no SNI): swap the server's certificate for new connections, and
+        // cut the open ones so that every request needs a new handshake.
+        proxy.setSecureContext({ ...bad });
+        for (const sock of open) sock.destroy();
         const statuses = new Set<string>();
         const end = Date.now() + 5000;
         while (Date.now() < end) {
@@ -549,7 +548,7 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
           if (h['exporter:elasticsearch']) statuses.add(h['exporter:elasticsearch'].status);
           await sleep(250);
         }
-        current = good;
+        proxy.setSecureContext({ ...good });
         await sleep(2000);
         clearInterval(inserter);
         const expected = expectedPks(emu);
@@ -574,6 +573,7 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
         assert.equal(have, expected.size);
         assert.equal(sink.duplicatePks(), 0);
         assert.equal(dropped(text), 0);
+        assert.ok(statuses.has('permanent_error'), 'health showed permanent_error (TLS failure)');
         assert.equal(exit.code, 0, c.tail());
       } finally {
         await scope.close();
