@@ -13,7 +13,7 @@ import { OTLPLogExporter as ProtoSdkExporter } from '@opentelemetry/exporter-log
 import { OTLPLogExporter as JsonSdkExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { nopHost, nopSettings } from '../../test/kit/index.ts';
+import { freePort, nopHost, nopSettings } from '../../test/kit/index.ts';
 import type { TestSettings } from '../../test/kit/index.ts';
 import { hrTimeFromIso, hrTimeFromMillis } from '../../runtime/model.ts';
 import type { LogRecord } from '../../runtime/model.ts';
@@ -444,6 +444,21 @@ describe('otlphttp exporter against a fake endpoint', () => {
       );
     });
   }
+
+  test('endpoint down: every retried attempt counts in send_failed; no body bytes count as sent', async () => {
+    const port = await freePort();
+    const { exp, settings } = await make({
+      endpoint: `http://127.0.0.1:${port}`,
+      retry: { initial_interval: '10ms', max_interval: '20ms', max_elapsed_time: '300ms' },
+    });
+    await assert.rejects(exp.consume([ecsRecord(1), ecsRecord(2)]));
+    await exp.shutdown();
+    assert.ok(
+      (await metric(settings, 'otelcol_exporter_send_failed_log_records', { exporter: settings.id })) >= 4,
+      'at least two failed attempts of 2 records before giving up',
+    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_sent_bytes_total', {}), 0);
+  });
 
   test('shutdown stops retrying: the pending consume rejects as retryable (the caller keeps the data)', async () => {
     reset();

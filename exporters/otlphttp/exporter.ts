@@ -363,7 +363,8 @@ export class OtlpHttpExporter implements Exporter {
               'network_error',
               new RetryableError(`OTLP request failed: ${errorMessage(err)}`),
             );
-      this.#metrics.request(a.outcome, elapsed(started), body.byteLength);
+      // No connection (refused, DNS, TLS handshake): no body bytes went out.
+      this.#metrics.request(a.outcome, elapsed(started), a.outcome === 'network_error' ? 0 : body.byteLength);
       if (a.error instanceof SinkUnusableError) {
         this.#degraded = true;
         this.#settings.reportStatus('permanent_error', a.error.message);

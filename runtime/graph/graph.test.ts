@@ -271,6 +271,8 @@ service:
       capture,
     );
     assert.equal(seen.get('sink/a')!.storage, 'store', 'automatic');
+    assert.equal(seen.get('sink/a')!.queue_size, 10_000, 'the disk bound governs');
+    assert.equal(seen.get('sink/b')!.queue_size, 100, 'explicit persistent queues keep their size');
     assert.equal(seen.get('sink/b')!.storage, 'store/b', 'explicit wins');
     assert.equal(seen.get('sink/c')!.storage, 'none', 'opted out');
     assert.equal(seen.get('sink/solo')!.storage, undefined, 'alone: in memory (wait for delivery)');

@@ -282,6 +282,9 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
   return graph;
 }
 
+/** Lower bound of `queue_size` of an automatic persistent queue (see isolateExporters). */
+export const AUTO_QUEUE_SIZE = 10_000;
+
 /** For each receiver id: the exporters its data reaches (through every pipeline that lists it). */
 export function exportersByReceiver(config: ResolvedConfig): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -326,7 +329,9 @@ export function isolateExporters(
     const where = entry.location ? { location: entry.location } : {};
     if (q.enabled && q.storage !== undefined && q.storage !== 'none') continue;
     if (q.enabled && q.storage === undefined && storageId !== undefined) {
-      out.set(id, { ...q, storage: storageId });
+      // queue_size bounds waiting batches in memory; on disk `max_size_mib` is the real bound, so the
+      // automatic queue holds at least AUTO_QUEUE_SIZE batches (an outage then rides on the disk bound).
+      out.set(id, { ...q, storage: storageId, queue_size: Math.max(q.queue_size, AUTO_QUEUE_SIZE) });
       logger.info(
         `exporter "${id}" shares its data with ${list}: using a persistent sending queue in "${storageId}" so that one exporter being down does not hold back the others (set sending_queue.storage to choose another extension, or "none" to keep it in memory)`,
         where,

@@ -211,9 +211,11 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
         const cfg = await buildConfig({
           dir,
           emu,
+          // queue_size counts stored batches once the queue is persistent (automatic here): room for
+          // the backfill and a minute of new events.
           sinks: [
-            { id: 'elasticsearch/a', sink: a },
-            { id: 'elasticsearch/b', sink: b },
+            { id: 'elasticsearch/a', sink: a, queueSize: 1000 },
+            { id: 'elasticsearch/b', sink: b, queueSize: 1000 },
           ],
           file: true,
         });
