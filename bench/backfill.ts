@@ -54,6 +54,8 @@ export interface BackfillRunOptions {
   n: number;
   /** Extra node flags for the collector (profiling). */
   nodeArgs?: string[];
+  /** Put a `batch` processor (defaults) in the pipeline. */
+  batch?: boolean;
   log?: (line: string) => void;
 }
 
@@ -68,6 +70,14 @@ export async function backfillOnce(o: BackfillRunOptions): Promise<BackfillRun> 
     ecs: false,
     exporters: { elasticsearch: { endpoints: [o.sink.url] } },
   });
+  if (o.batch) {
+    const c = config as {
+      processors?: Record<string, unknown>;
+      service: { pipelines: Record<string, { processors?: string[] }> };
+    };
+    c.processors = { ...c.processors, batch: {} };
+    for (const p of Object.values(c.service.pipelines)) p.processors = [...(p.processors ?? []), 'batch'];
+  }
   const t0 = performance.now();
   const c = await startCollector(config, {
     env: { [TOKEN_ENV]: o.emu.token },
@@ -93,7 +103,7 @@ export async function backfillOnce(o: BackfillRunOptions): Promise<BackfillRun> 
     if (o.sink.items !== o.events)
       o.log?.(`warning: the sink got ${o.sink.items} documents for ${o.events} events`);
     o.log?.(
-      `backfill ${o.events} events, N=${o.n}: ${wallS.toFixed(1)} s, ${Math.round(r.eventsPerS)} events/s, ` +
+      `backfill ${o.events} events, N=${o.n}${o.batch ? ', with batch' : ''}: ${wallS.toFixed(1)} s, ${Math.round(r.eventsPerS)} events/s, ` +
         `(${r.streamS.toFixed(1)} s first to last document), peak RSS ${r.peakRssMB.toFixed(0)} MB, collector CPU ${r.cpuS.toFixed(1)} s, ${stats.requests} API requests ` +
         `(${(o.events / Math.max(1, stats.requests)).toFixed(1)} events/request)`,
     );
@@ -168,6 +178,48 @@ export async function runBackfillBench(opts: BackfillOptions = {}): Promise<Benc
     await emu.close();
   }
   return rows;
+}
+
+export const BATCH_COST_GOAL = 1.1;
+
+/**
+ * The `batch` processor's cost during a backfill: the same backfill (N = 4, 20 ms per page) without and
+ * with `batch` (defaults: 1000 records, 200 ms) in the same run, alternating, median of 3 each
+ * (--quick: 1 each). Goal: with batch at most 10 % slower (ratio without/with ≤ 1.1).
+ */
+export async function runBatchBench(opts: BackfillOptions = {}): Promise<BenchRow[]> {
+  const log = opts.log ?? (() => undefined);
+  const missing = missingComponents(['cli', 'cli-main', 'emulator', 'authentik', 'elasticsearch']);
+  if (missing) throw new SkipError(missing);
+  const events = opts.events ?? (opts.quick ? 10_000 : 50_000);
+  const runs = opts.quick ? 1 : 3;
+  const emu = await startEmulatorWorker({ events, faults: { rate: 0, latencyMs: BACKFILL_LATENCY_MS } });
+  const sink = await startBulkSink();
+  try {
+    const without: number[] = [];
+    const withBatch: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      without.push((await backfillOnce({ emu, sink, events, n: 4, log })).eventsPerS);
+      withBatch.push((await backfillOnce({ emu, sink, events, n: 4, batch: true, log })).eventsPerS);
+    }
+    const base = median(without);
+    const value = median(withBatch);
+    const ratio = base / value;
+    log(
+      `batch: ${Math.round(value)} events/s with, ${Math.round(base)} without (${((ratio - 1) * 100).toFixed(1)} % cost)`,
+    );
+    return [
+      row('backfill_n4_with_batch_events_per_s', value, 'events/s', {
+        baseline: base,
+        ratio,
+        goal: BATCH_COST_GOAL,
+        met: ratio <= BATCH_COST_GOAL,
+      }),
+    ];
+  } finally {
+    await sink.close();
+    await emu.close();
+  }
 }
 
 if (import.meta.main) {

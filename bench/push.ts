@@ -168,7 +168,7 @@ export async function runPushBench(opts: PushOptions = {}): Promise<BenchRow[]> 
           .catch(() => '')
       : '';
     const pollDups =
-      /otelcol_authentik_dedupe_duplicates_total\{[^}]*source="poll"[^}]*\} (\d+)/.exec(dupMetric)?.[1] ??
+      /otelcol_processor_authentik_dedupe_duplicates\{[^}]*source="poll"[^}]*\} (\d+)/.exec(dupMetric)?.[1] ??
       '0';
     log(
       `${n} events at ${rate}/s: push p50 ${pushP50.toFixed(3)} s / p99 ${pushP99.toFixed(3)} s (${lostPush} missing); ` +

@@ -82,6 +82,12 @@ const PARTS: Part[] = [
     options: (c) => ({ quick: c.quick, log: c.log, onRun: (r: BackfillRun) => c.runs.push(r) }),
   },
   {
+    name: 'batch',
+    module: 'backfill.ts',
+    fn: 'runBatchBench',
+    options: (c) => ({ quick: c.quick, log: c.log }),
+  },
+  {
     name: 'scaling',
     module: 'scaling.ts',
     fn: 'runScalingBench',

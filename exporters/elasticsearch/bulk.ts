@@ -1,13 +1,23 @@
 /**
  * Sending one group of items through `_bulk` until each item is delivered (201), already there (409), or
  * permanently rejected. 429/5xx items are re-sent alone; request-level 429/5xx, timeouts and network errors
- * re-send the whole remaining group, honouring `Retry-After`; 401/403 are permanent for the whole group.
+ * re-send the whole remaining group, honouring `Retry-After`. Answers that say the sink itself is unusable
+ * (401/403, 404/3xx, a 4xx without an Elasticsearch JSON error, TLS failures, 413 for a single document)
+ * reject with a `SinkUnusableError` (runtime/exporterhelper/failure.ts): nothing is rejected or dropped,
+ * the sending queue retries the batch slowly until the sink is fixed. A 4xx with an Elasticsearch error
+ * body for the whole request rejects its documents (content, class 1: dead letter).
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCb, constants as zlibConstants } from 'node:zlib';
 import type { Logger } from '../../runtime/component.ts';
 import type { RetryConfig } from '../../runtime/config/types.ts';
-import { PermanentError, RetryableError, errorMessage } from '../../runtime/errors.ts';
+import { RetryableError, errorMessage } from '../../runtime/errors.ts';
+import {
+  SinkUnusableError,
+  classifyHttpStatus,
+  httpKind,
+  isTlsError,
+} from '../../runtime/exporterhelper/failure.ts';
 import { parseRetryAfter, retry } from '../../runtime/exporterhelper/retry.ts';
 import type { EsClient, HttpResponse } from './client.ts';
 import { TransportError, describeEsError, parseEsError } from './client.ts';
@@ -30,13 +40,28 @@ export interface ItemSink {
   rejected(item: BulkItem, status: number, error: ItemError): void;
 }
 
-/** Credentials refused (401/403 on `_bulk`): permanent for everything, the exporter turns unhealthy. */
-export class AuthFailure extends PermanentError {
+/**
+ * Credentials refused (401/403 on `_bulk`): the sink is unusable until the credentials or privileges are
+ * fixed (class 2: nothing is dropped, the batch is retried slowly).
+ */
+export class AuthFailure extends SinkUnusableError {
   readonly status: number;
   constructor(status: number, message: string) {
-    super(message);
+    super(`http_${status}`, message);
     this.name = 'AuthFailure';
     this.status = status;
+  }
+}
+
+/** True when an Elasticsearch error body (`{"error": ..., "status": n}`) came back. */
+function isEsErrorBody(res: HttpResponse): boolean {
+  const ct = String(res.headers['content-type'] ?? '');
+  if (ct !== '' && !ct.includes('json')) return false;
+  try {
+    const j = JSON.parse(res.body.toString('utf8')) as unknown;
+    return j !== null && typeof j === 'object' && 'error' in j;
+  } catch {
+    return false;
   }
 }
 
@@ -50,6 +75,8 @@ export interface BulkSenderOptions {
   onRequestFailure?: (message: string) => void;
   /** Called when a request got a 2xx answer. */
   onRequestSuccess?: () => void;
+  /** Called with the number of documents of a failed attempt that is retried here. */
+  onAttemptFailed?: (documents: number, err?: unknown) => void;
 }
 
 function isRetryableItemStatus(status: number): boolean {
@@ -101,7 +128,9 @@ export class BulkSender {
       },
       {
         signal,
+        sinkUnusable: 'throw',
         onRetry: (attempt, err, delayMs) => {
+          this.#o.onAttemptFailed?.(pending.length, err);
           this.#o.logger.debug('retrying _bulk', {
             attempt,
             delay_ms: delayMs,
@@ -144,6 +173,7 @@ export class BulkSender {
       this.#o.metrics.request(status, seconds, body.length, rawBuf.length);
       const msg = `_bulk of ${items.length} documents failed: ${errorMessage(err)}`;
       this.#o.onRequestFailure?.(msg);
+      if (isTlsError(err)) throw new SinkUnusableError('tls', `${msg} (TLS failure)`, { cause: err });
       throw new RetryableError(msg, { cause: err });
     }
     this.#o.metrics.request(String(res.status), (performance.now() - t0) / 1000, body.length, rawBuf.length);
@@ -164,11 +194,12 @@ export class BulkSender {
         });
         return { kind: 'split', halves: [items.slice(0, mid), items.slice(mid)] };
       }
-      sink.rejected(items[0]!, 413, {
-        type: 'request_entity_too_large',
-        reason: `document of ${rawBuf.length} bytes exceeds the server's http.max_content_length`,
-      });
-      return { kind: 'done', retry: [], reason: '', retryAfterMs: undefined };
+      // One document and still too large: the server (or a proxy in front of it) must accept larger
+      // requests (http.max_content_length, client_max_body_size). Not the document's fault: keep it.
+      throw new SinkUnusableError(
+        'too_large',
+        `${res.endpoint} answered 413 for a _bulk request of a single document (${rawBuf.length} bytes); raise the request size limit of the server or proxy`,
+      );
     }
     if (isRetryableRequestStatus(res.status)) {
       const msg = `_bulk answered ${res.status}: ${describeEsError(res.body)}`;
@@ -176,8 +207,16 @@ export class BulkSender {
       throw new RetryableError(msg, { retryAfterMs: parseRetryAfter(res.headers['retry-after']) });
     }
     if (res.status < 200 || res.status >= 300) {
-      // Any other 4xx for the whole request (e.g. 400 illegal_argument, 404 on a closed index): the same
-      // request will fail again, so every document of it is rejected with that error.
+      const structured = isEsErrorBody(res);
+      if (classifyHttpStatus(res.status, structured) !== 'rejected') {
+        // 404/3xx/405/415 or a 4xx page that is not Elasticsearch's (a proxy, a wrong URL): the sink is
+        // unusable; the documents are fine and are kept.
+        const msg = `${res.endpoint} answered ${res.status} to _bulk${structured ? `: ${describeEsError(res.body)}` : ' with a body that is not an Elasticsearch error'}; check the endpoint URL and any proxy in front of it`;
+        this.#o.onRequestFailure?.(msg);
+        throw new SinkUnusableError(httpKind(res.status, structured), msg);
+      }
+      // Any other 4xx for the whole request with Elasticsearch's own error (e.g. 400 illegal_argument):
+      // the same request will fail again, so every document of it is rejected with that error.
       const e = parseEsError(res.body);
       const error: ItemError = {
         type: e.type ?? `http_${res.status}`,

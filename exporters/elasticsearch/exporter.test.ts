@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PermanentError, RetryableError } from '../../runtime/errors.ts';
+import { SinkUnusableError, failureClass } from '../../runtime/exporterhelper/failure.ts';
 import { hrTimeFromMillis } from '../../runtime/model.ts';
 import type { LogRecord } from '../../runtime/model.ts';
 import { nopHost, nopSettings, waitFor } from '../../test/kit/index.ts';
@@ -253,7 +254,7 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     assert.equal(await metric(ctx, 'otelcol_exporter_elasticsearch_bulk_requests', { status: 'timeout' }), 1);
   });
 
-  test('401 is permanent: PermanentError, health permanent_error, no secret anywhere', async () => {
+  test('401 makes the sink unusable (class 2): retryable SinkUnusableError, nothing dropped, health permanent_error, no secret anywhere', async () => {
     const ctx = await setup({ auth: { api_key: 'id-1:very-secret-key' } });
     await ctx.exp.whenSetUp();
     ctx.fake.bulkFault = () => ({
@@ -267,10 +268,14 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    assert.ok(err instanceof PermanentError, String(err));
+    assert.ok(err instanceof SinkUnusableError, String(err));
+    assert.ok(!(err instanceof PermanentError));
+    assert.equal(failureClass(err), 'sink_unusable');
     assert.match(err.message, /401 security_exception: unable to authenticate/);
-    assert.equal(ctx.fake.bulkRequests.length, 1, 'not retried');
+    assert.equal(ctx.fake.bulkRequests.length, 1, 'not retried inside the exporter (the queue retries)');
     assert.equal(ctx.settings.statuses.at(-1)?.status, 'permanent_error');
+    assert.deepEqual(ctx.settings.drops, [], 'nothing dropped');
+    assert.equal((await deadLetters(ctx)).length, 0, 'nothing dead-lettered');
     // the key went on the wire, encoded
     assert.equal(
       ctx.fake.bulkRequests[0]!.headers['authorization'],
@@ -279,6 +284,48 @@ describe('elasticsearch exporter against a fake _bulk endpoint', () => {
     const everything = ctx.settings.logger.text() + err.message + JSON.stringify(ctx.settings.statuses);
     assert.ok(!everything.includes('very-secret-key'));
     assert.ok(!everything.includes(Buffer.from('id-1:very-secret-key').toString('base64')));
+    // fixed: the same batch goes through
+    ctx.fake.bulkFault = undefined;
+    await ctx.exp.consume(records(2));
+    assert.equal(ctx.fake.docs.size, 2);
+  });
+
+  for (const [what, fault] of [
+    ['403', { status: 403, body: { error: { type: 'security_exception', reason: 'action unauthorized' } } }],
+    ['a proxy’s HTML 404', { status: 404, body: '<html><body><h1>404 Not Found</h1></body></html>' }],
+    ['a 302 redirect', { status: 302, headers: { location: 'https://login.example/' }, body: '' }],
+    ['a non-JSON 400 (proxy)', { status: 400, body: '<html>400 Bad Request</html>' }],
+    ['a JSON 404 (wrong path)', { status: 404, body: { error: 'no handler found for uri [/x/_bulk]' } }],
+  ] as const) {
+    test(`${what} on _bulk is class 2: kept, not dead-lettered, retried once fixed`, async () => {
+      const ctx = await setup();
+      await ctx.exp.whenSetUp();
+      ctx.fake.bulkFault = () => fault;
+      const err = await ctx.exp.consume(records(3)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof SinkUnusableError, String(err));
+      assert.deepEqual(ctx.settings.drops, []);
+      assert.equal((await deadLetters(ctx)).length, 0);
+      ctx.fake.bulkFault = undefined;
+      await ctx.exp.consume(records(3));
+      assert.equal(ctx.fake.docs.size, 3);
+    });
+  }
+
+  test('413 for a single document is class 2 (raise the limit), not a dead letter', async () => {
+    const ctx = await setup();
+    await ctx.exp.whenSetUp();
+    ctx.fake.bulkFault = () => ({ status: 413, body: '<html>413 Request Entity Too Large</html>' });
+    const err = await ctx.exp.consume(records(4)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SinkUnusableError, String(err));
+    assert.match(String(err), /single document/);
+    assert.deepEqual(ctx.settings.drops, []);
+    assert.equal((await deadLetters(ctx)).length, 0);
   });
 
   test('basic and bearer auth headers', async () => {

@@ -4,10 +4,15 @@
  * (409) or dead-lettered.
  */
 import type { ComponentSettings, ComponentStatus, Exporter, Host, Logger } from '../../runtime/component.ts';
-import { PermanentError, RetryableError, errorMessage } from '../../runtime/errors.ts';
+import { RetryableError, errorMessage } from '../../runtime/errors.ts';
+import {
+  SinkUnusableError,
+  sendFailedCounter,
+  sinkUnusableDelay,
+} from '../../runtime/exporterhelper/failure.ts';
 import { RetriesExhaustedError, backoffDelay, sleep } from '../../runtime/exporterhelper/retry.ts';
 import type { LogRecord, LogsBatch } from '../../runtime/model.ts';
-import { AuthFailure, BulkSender } from './bulk.ts';
+import { BulkSender } from './bulk.ts';
 import type { ItemError, ItemSink } from './bulk.ts';
 import type { TlsMaterial } from './client.ts';
 import { EsClient, TransportError } from './client.ts';
@@ -56,6 +61,8 @@ export class ElasticsearchExporter implements Exporter {
   #server: ServerInfo | undefined;
   #setup: Promise<void> = Promise.resolve();
   #setupDone = true;
+  /** Set while setup fails because the credentials are refused (class 2). */
+  #setupAuthError: SetupError | undefined;
   #wakeSetup: (() => void) | undefined;
   #started = false;
   #closing = false;
@@ -97,6 +104,7 @@ export class ElasticsearchExporter implements Exporter {
       logger: this.#log,
       onRequestFailure: (msg) => this.#setStatus('recoverable_error', msg),
       onRequestSuccess: () => this.#setStatus('ok'),
+      onAttemptFailed: sendFailedCounter(settings),
     });
     this.#deadLetter =
       deps.deadLetterPath !== undefined ? new DeadLetterFile(deps.deadLetterPath) : undefined;
@@ -218,15 +226,29 @@ export class ElasticsearchExporter implements Exporter {
             });
           }
         }
+        this.#setupAuthError = undefined;
         this.#setStatus('ok');
         return;
       } catch (err) {
         if (signal.aborted) return;
+        if (err instanceof SetupError && err.kind === 'auth') {
+          // Class 2: the sink is unusable until the credentials are fixed. Keep trying, slowly; batches
+          // wait in the sending queue meanwhile (consume rejects with SinkUnusableError).
+          if (!this.#setupAuthError) {
+            this.#log.error('cannot set up: credentials rejected; retrying slowly until they are fixed', {
+              error: err.message,
+            });
+          }
+          this.#setupAuthError = err;
+          this.#setStatus('permanent_error', err.message);
+          const wake = new AbortController();
+          this.#wakeSetup = () => wake.abort();
+          await sleep(sinkUnusableDelay(attempt, this.#cfg.retry), AbortSignal.any([signal, wake.signal]));
+          this.#wakeSetup = undefined;
+          continue;
+        }
         if (err instanceof SetupError && err.kind !== 'retryable') {
-          if (err.kind === 'auth') {
-            this.#log.error('cannot set up: credentials rejected', { error: err.message });
-            this.#setStatus('permanent_error', err.message);
-          } else if (err.kind === 'privilege') {
+          if (err.kind === 'privilege') {
             this.#log.warn(
               'not permitted to install index templates (needs manage_index_templates); continuing without them — documents get dynamic mappings unless the templates are installed otherwise',
               { error: err.message },
@@ -259,6 +281,12 @@ export class ElasticsearchExporter implements Exporter {
   async #awaitSetup(): Promise<void> {
     if (this.#setupDone || !this.#cfg.setup.templates) return;
     this.#wakeSetup?.();
+    const authError = this.#setupAuthError;
+    if (authError) {
+      throw new SinkUnusableError('http_401', `cannot set up the index templates: ${authError.message}`, {
+        cause: authError,
+      });
+    }
     const budget = this.#cfg.retry.max_elapsed_time;
     const signal = this.#abort.signal;
     let timer: NodeJS.Timeout | undefined;
@@ -343,7 +371,7 @@ export class ElasticsearchExporter implements Exporter {
     const errors: unknown[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < chunks.length && errors.every((e) => !(e instanceof AuthFailure))) {
+      while (next < chunks.length && errors.every((e) => !(e instanceof SinkUnusableError))) {
         const chunk = chunks[next++]!;
         try {
           await this.#sender.send(chunk, sink, this.#abort.signal);
@@ -364,19 +392,14 @@ export class ElasticsearchExporter implements Exporter {
     }
 
     if (errors.length === 0) return;
-    const auth = errors.find((e): e is AuthFailure => e instanceof AuthFailure);
-    if (auth) {
-      this.#setStatus('permanent_error', auth.message);
-      this.#log.error(
-        'Elasticsearch refused the request; the exporter cannot deliver until the credentials or privileges are fixed',
-        {
-          status: auth.status,
-          error: auth.message,
-        },
-      );
-      throw new PermanentError(auth.message, { cause: auth });
-    }
     const pending = batch.length - batch.filter((r) => this.#settled.has(r)).length;
+    const unusable = errors.find((e): e is SinkUnusableError => e instanceof SinkUnusableError);
+    if (unusable) {
+      // Class 2 (401/403, 404, TLS, ...): nothing is dropped; the sending queue retries the batch slowly
+      // (documents already delivered are skipped then) and reports the episode on the health endpoint.
+      this.#setStatus('permanent_error', unusable.message);
+      throw unusable;
+    }
     const first = errors[0];
     if (first instanceof RetriesExhaustedError) {
       throw new RetryableError(

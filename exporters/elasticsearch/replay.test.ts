@@ -127,7 +127,7 @@ describe('ReplayChecker', () => {
     const text = await registry.metrics();
     assert.match(
       text,
-      /otelcol_exporter_elasticsearch_documents_total\{exporter="elasticsearch",outcome="replay_skipped"\} 2/,
+      /otelcol_exporter_elasticsearch_documents\{exporter="elasticsearch",outcome="replay_skipped"\} 2/,
     );
     assert.match(
       text,

@@ -138,6 +138,12 @@ export class FakeElasticsearch {
       req.socket.destroy();
       return;
     }
+    if (fault && 'status' in fault && typeof fault.body === 'string') {
+      // A raw body (e.g. a proxy's HTML error page); set its content-type in `headers`.
+      res.writeHead(fault.status, { 'content-type': 'text/html', ...fault.headers });
+      res.end(fault.body);
+      return;
+    }
     if (fault && 'status' in fault) {
       res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
       res.end(

@@ -5,6 +5,7 @@ import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RetryableError } from '../../runtime/errors.ts';
+import { SinkUnusableError } from '../../runtime/exporterhelper/failure.ts';
 import type { LogRecord } from '../../runtime/model.ts';
 import { hrTimeFromIso, SeverityNumber } from '../../runtime/model.ts';
 import { describeComponent } from '../../test/kit/conformance.ts';
@@ -133,15 +134,22 @@ describe('file exporter: ndjson', () => {
     await assert.rejects(exp.consume([rec(1)]), /stopped/);
   });
 
-  test('write errors reject with a retryable error', { skip: !existsSync('/dev/full') }, async () => {
-    const { exp } = await started({ path: '/dev/full' });
-    await assert.rejects(exp.consume([rec({ a: 1 })]), (err) => {
-      assert.ok(err instanceof RetryableError);
-      assert.match(err.message, /cannot write \/dev\/full/);
-      return true;
-    });
-    await exp.shutdown();
-  });
+  test(
+    'a full disk is class 2 (sink unusable): retryable, never dropped',
+    { skip: !existsSync('/dev/full') },
+    async () => {
+      const { exp, settings } = await started({ path: '/dev/full' });
+      await assert.rejects(exp.consume([rec({ a: 1 })]), (err) => {
+        assert.ok(err instanceof RetryableError);
+        assert.ok(err instanceof SinkUnusableError, String(err));
+        assert.equal(err.kind, 'disk_full');
+        assert.match(err.message, /cannot write \/dev\/full/);
+        return true;
+      });
+      assert.deepEqual(settings.drops, []);
+      await exp.shutdown();
+    },
+  );
 
   test('a path that cannot be opened fails start', async () => {
     const settings = nopSettings('file', 'exporter', root);

@@ -12,7 +12,11 @@ import type { LogsBatch } from '../../runtime/model.ts';
 import { counter } from '../../runtime/telemetry/metrics.ts';
 import type { Config } from './config.ts';
 import { encodeNdjson, encodeOtlpJson } from './encode.ts';
+import { SinkUnusableError } from '../../runtime/exporterhelper/failure.ts';
 import { LineFile } from './writer.ts';
+
+/** Write errors that mean the file cannot take anything until fixed. */
+const UNUSABLE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EFBIG']);
 
 /** The `file` exporter. */
 export class FileExporter implements Exporter {
@@ -88,7 +92,20 @@ export class FileExporter implements Exporter {
       try {
         await this.#file.write(lines);
       } catch (err) {
-        throw new RetryableError(`cannot write ${this.#file.path}: ${errorMessage(err)}`, { cause: err });
+        const code = (err as NodeJS.ErrnoException).code;
+        const msg = `cannot write ${this.#file.path}: ${errorMessage(err)}`;
+        // Full disk, quota, permissions, read-only file system: nothing goes in until someone fixes it
+        // (class 2: retried slowly, never dropped, health permanent_error). Other errors: retryable.
+        if (code !== undefined && UNUSABLE_CODES.has(code)) {
+          throw new SinkUnusableError(
+            code === 'ENOSPC' || code === 'EDQUOT' ? 'disk_full' : 'not_writable',
+            msg,
+            {
+              cause: err,
+            },
+          );
+        }
+        throw new RetryableError(msg, { cause: err });
       }
       this.#bytes.inc(
         { exporter: this.#settings.id },

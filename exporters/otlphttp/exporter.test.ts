@@ -13,11 +13,12 @@ import { OTLPLogExporter as ProtoSdkExporter } from '@opentelemetry/exporter-log
 import { OTLPLogExporter as JsonSdkExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { nopHost, nopSettings } from '../../test/kit/index.ts';
+import { freePort, nopHost, nopSettings } from '../../test/kit/index.ts';
 import type { TestSettings } from '../../test/kit/index.ts';
 import { hrTimeFromIso, hrTimeFromMillis } from '../../runtime/model.ts';
 import type { LogRecord } from '../../runtime/model.ts';
 import { isPermanent, PermanentError, RetryableError } from '../../runtime/errors.ts';
+import { SinkUnusableError } from '../../runtime/exporterhelper/failure.ts';
 import { describeComponent } from '../../test/kit/conformance.ts';
 import { factory } from './factory.ts';
 import type { OtlpHttpExporter } from './exporter.ts';
@@ -184,7 +185,8 @@ describe('otlphttp exporter against a fake endpoint', () => {
       headers: { Authorization: token, 'X-Tenant': 'acme' },
     });
     await assert.rejects(exp.consume([ecsRecord(1)]), (err: unknown) => {
-      assert.ok(isPermanent(err));
+      assert.ok(err instanceof SinkUnusableError, String(err));
+      assert.ok(!isPermanent(err), '401 is class 2: never dropped');
       assert.ok(!String((err as Error).message).includes('s3cr3t'));
       return true;
     });
@@ -364,15 +366,77 @@ describe('otlphttp exporter against a fake endpoint', () => {
     );
   });
 
-  test('one chunk refused permanently: the rest is delivered, the refused part counted as dropped', async () => {
+  test('413 splits the request in halves until the endpoint takes it; nothing dropped', async () => {
     reset();
-    fake.respond = (n) => (n === 1 ? { status: 413, body: 'too large' } : undefined);
+    fake.respond = (_n, req) => (req.records.length > 3 ? { status: 413, body: 'too large' } : undefined);
     const { exp, settings } = await make({ endpoint: fake.url, max_batch_size: 10, retry: FAST_RETRY });
     await exp.consume(Array.from({ length: 25 }, (_, i) => ecsRecord(i)));
     await exp.shutdown();
-    assert.equal(fake.requests.length, 3);
-    assert.deepEqual(settings.drops, [{ count: 10, reason: 'otlp_permanent_error' }]);
-    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }), 15);
+    assert.deepEqual(settings.drops, []);
+    const ids = fake.requests
+      .filter((r) => r.records.length <= 3)
+      .flatMap((r) => r.records.map((x) => x.timeUnixNano));
+    assert.equal(ids.length, 25);
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_log_records', { result: 'sent' }), 25);
+  });
+
+  test('413 for a single record is class 2 (kept, health permanent_error), not a drop', async () => {
+    reset();
+    fake.respond = () => ({ status: 413, body: '<html>413</html>' });
+    const { exp, settings } = await make({ endpoint: fake.url, retry: FAST_RETRY });
+    await assert.rejects(exp.consume([ecsRecord(1), ecsRecord(2)]), (err: unknown) => {
+      assert.ok(err instanceof SinkUnusableError, String(err));
+      assert.match(String(err), /too large/);
+      return true;
+    });
+    await exp.shutdown();
+    assert.deepEqual(settings.drops, []);
+    assert.equal(settings.statuses.at(-1)?.status, 'permanent_error');
+  });
+
+  for (const [what, answer] of [
+    ['403', { status: 403, body: 'forbidden' }],
+    [
+      'a proxy’s HTML 404',
+      { status: 404, headers: { 'Content-Type': 'text/html' }, body: '<h1>Not Found</h1>' },
+    ],
+    ['a 301 redirect', { status: 301, headers: { Location: 'https://elsewhere/' } }],
+    [
+      'a 400 that is not an OTLP Status',
+      { status: 400, headers: { 'Content-Type': 'text/html' }, body: '<h1>Bad</h1>' },
+    ],
+  ] as const) {
+    test(`${what} is class 2: the batch is kept and goes through once fixed, delivered parts are not re-sent`, async () => {
+      reset();
+      // First chunk accepted, second refused: the retry must send only the second.
+      fake.respond = (n) => (n === 1 ? answer : undefined);
+      const { exp, settings } = await make({ endpoint: fake.url, max_batch_size: 5, retry: FAST_RETRY });
+      const batch = Array.from({ length: 10 }, (_, i) => ecsRecord(i));
+      await assert.rejects(exp.consume(batch), (err: unknown) => err instanceof SinkUnusableError);
+      assert.deepEqual(settings.drops, []);
+      await exp.consume(batch);
+      await exp.shutdown();
+      assert.equal(fake.requests.length, 3, 'chunk 1, chunk 2 refused, chunk 2 again');
+      assert.equal(
+        fake.requests.reduce((n, r) => n + r.records.length, 0),
+        15,
+      );
+    });
+  }
+
+  test('endpoint down: every retried attempt counts in send_failed; no body bytes count as sent', async () => {
+    const port = await freePort();
+    const { exp, settings } = await make({
+      endpoint: `http://127.0.0.1:${port}`,
+      retry: { initial_interval: '10ms', max_interval: '20ms', max_elapsed_time: '300ms' },
+    });
+    await assert.rejects(exp.consume([ecsRecord(1), ecsRecord(2)]));
+    await exp.shutdown();
+    assert.ok(
+      (await metric(settings, 'otelcol_exporter_send_failed_log_records', { exporter: settings.id })) >= 4,
+      'at least two failed attempts of 2 records before giving up',
+    );
+    assert.equal(await metric(settings, 'otelcol_exporter_otlphttp_sent_bytes', {}), 0);
   });
 
   test('shutdown stops retrying: the pending consume rejects as retryable (the caller keeps the data)', async () => {

@@ -25,7 +25,15 @@ import {
   errorMessage,
   isPermanent,
 } from '../../runtime/errors.ts';
-import { isRetryableStatus, parseRetryAfter, retry } from '../../runtime/exporterhelper/retry.ts';
+import {
+  SinkUnusableError,
+  classifyHttpStatus,
+  httpKind,
+  isSinkUnusable,
+  isTlsError,
+  sendFailedCounter,
+} from '../../runtime/exporterhelper/failure.ts';
+import { parseRetryAfter, retry } from '../../runtime/exporterhelper/retry.ts';
 import type { Config } from './config.ts';
 import { logsUrl } from './config.ts';
 import { RecordMapper } from './mapping.ts';
@@ -79,6 +87,13 @@ export class OtlpHttpExporter implements Exporter {
   readonly #dispatcher: Dispatcher;
   readonly #closing = new AbortController();
   readonly #inflight = new Set<Promise<unknown>>();
+  /**
+   * Records of a batch already accepted by the endpoint: skipped when the same batch comes back after
+   * a failure of another part of it (the sending queue retries with the same objects), so a retry does
+   * not send them twice.
+   */
+  readonly #delivered = new WeakSet<object>();
+  readonly #sendFailed: (records: number, err?: unknown) => void;
   #degraded = false;
   #closed = false;
 
@@ -95,6 +110,7 @@ export class OtlpHttpExporter implements Exporter {
       defaultScope: { name: settings.buildInfo.name, version: settings.buildInfo.version },
     });
     this.#metrics = new OtlpMetrics(settings.metrics, settings.id);
+    this.#sendFailed = sendFailedCounter(settings);
     const connect: Record<string, unknown> = {};
     if (tls) {
       connect['rejectUnauthorized'] = tls.rejectUnauthorized;
@@ -148,10 +164,17 @@ export class OtlpHttpExporter implements Exporter {
     if (batch.length === 0) return;
     const failures: { count: number; error: unknown }[] = [];
     const records: ReadableLogRecord[] = [];
+    const sources: LogsBatch = [];
     let unmappable: unknown;
+    let skipped = 0;
     for (const r of batch) {
+      if (this.#delivered.has(r)) {
+        skipped++;
+        continue;
+      }
       try {
         records.push(this.#mapper.map(r));
+        sources.push(r);
       } catch (err) {
         unmappable ??= err;
         failures.push({ count: 1, error: new PermanentError(`cannot map record: ${errorMessage(err)}`) });
@@ -159,58 +182,29 @@ export class OtlpHttpExporter implements Exporter {
     }
     if (unmappable !== undefined) {
       this.#log.error('records cannot be mapped to OTLP; dropping them', {
-        count: batch.length - records.length,
+        count: failures.length,
         error: errorMessage(unmappable),
       });
     }
     this.#reportConvertedResources();
     const max = this.#cfg.max_batch_size;
-    let delivered = 0;
+    let delivered = skipped;
     for (let i = 0; i < records.length; i += max) {
-      const chunk = i === 0 && records.length <= max ? records : records.slice(i, i + max);
-      const { payload, sent, unserializable } = this.#encode(chunk);
-      if (unserializable.count > 0) failures.push(unserializable);
-      if (!payload) continue;
+      const whole = i === 0 && records.length <= max;
+      const chunk = whole ? records : records.slice(i, i + max);
+      const srcs = whole ? sources : sources.slice(i, i + max);
       try {
-        const body = this.#cfg.compression === 'gzip' ? await gzip(payload) : payload;
-        const res = await retry(this.#cfg.retry, () => this.#post(body), {
-          signal: this.#closing.signal,
-          onRetry: (attempt, err, delayMs) => {
-            this.#metrics.retry();
-            this.#log.warn('OTLP export failed, will retry', {
-              url: this.#urlForLogs,
-              records: sent,
-              attempt,
-              retry_in_ms: delayMs,
-              error: errorMessage(err),
-            });
-          },
-        });
-        delivered += sent;
-        this.#metrics.records('sent', sent - res.rejected);
-        if (this.#degraded) {
-          this.#degraded = false;
-          this.#settings.reportStatus('ok');
-        }
-        if (res.rejected > 0) {
-          this.#metrics.records('rejected', res.rejected);
-          this.#settings.reportDropped(res.rejected, 'otlp_partial_success', {
-            error_message: res.errorMessage,
-            records_in_request: sent,
-          });
-        } else if (res.errorMessage !== '') {
-          this.#log.warn('OTLP endpoint accepted the request with a warning', {
-            error_message: res.errorMessage,
-          });
-        }
+        delivered += await this.#sendChunk(chunk, srcs, failures);
       } catch (err) {
-        if (!isPermanent(err)) throw err; // shutdown or retry disabled: the caller keeps the batch
+        // Shutdown, retry disabled, or the endpoint unusable (class 2: 401/403/404/3xx, TLS, 413 for a
+        // single record): the caller keeps the batch; what was delivered is skipped when it comes back.
+        if (!isPermanent(err) || isSinkUnusable(err)) throw err;
         this.#log.error('OTLP export failed permanently', {
           url: this.#urlForLogs,
-          records: sent,
+          records: chunk.length,
           error: errorMessage(err),
         });
-        failures.push({ count: sent, error: err });
+        failures.push({ count: chunk.length, error: err });
       }
     }
     if (failures.length === 0) return;
@@ -227,6 +221,78 @@ export class OtlpHttpExporter implements Exporter {
     for (const f of failures) {
       this.#settings.reportDropped(f.count, 'otlp_permanent_error', { error: errorMessage(f.error) });
     }
+  }
+
+  /**
+   * Sends one chunk (retrying retryable failures per `retry`); a 413 splits it in halves. Resolves with
+   * the records delivered; unencodable records are added to `failures`.
+   */
+  async #sendChunk(
+    chunk: ReadableLogRecord[],
+    srcs: LogsBatch,
+    failures: { count: number; error: unknown }[],
+  ): Promise<number> {
+    const { payload, sent, unserializable } = this.#encode(chunk);
+    if (unserializable.count > 0) failures.push(unserializable);
+    if (!payload) return 0;
+    const body = this.#cfg.compression === 'gzip' ? await gzip(payload) : payload;
+    let res: Accepted;
+    try {
+      res = await retry(this.#cfg.retry, () => this.#post(body), {
+        signal: this.#closing.signal,
+        sinkUnusable: 'throw',
+        onRetry: (attempt, err, delayMs) => {
+          this.#metrics.retry();
+          this.#sendFailed(sent, err);
+          this.#log.warn('OTLP export failed, will retry', {
+            url: this.#urlForLogs,
+            records: sent,
+            attempt,
+            retry_in_ms: delayMs,
+            error: errorMessage(err),
+          });
+        },
+      });
+    } catch (err) {
+      if (err instanceof SinkUnusableError && err.kind === 'http_413') {
+        if (chunk.length > 1 && unserializable.count === 0) {
+          const mid = Math.ceil(chunk.length / 2);
+          this.#log.warn('OTLP request too large for the endpoint (413); splitting it', {
+            records: chunk.length,
+            bytes: body.byteLength,
+          });
+          return (
+            (await this.#sendChunk(chunk.slice(0, mid), srcs.slice(0, mid), failures)) +
+            (await this.#sendChunk(chunk.slice(mid), srcs.slice(mid), failures))
+          );
+        }
+        throw new SinkUnusableError(
+          'too_large',
+          `${err.message}: even a request of ${chunk.length} record(s) (${body.byteLength} bytes) is too large; raise the endpoint's (or proxy's) request size limit`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    // (Unencodable records of the chunk are accounted in `failures`; none is sent again.)
+    for (const r of srcs) this.#delivered.add(r);
+    this.#metrics.records('sent', sent - res.rejected);
+    if (this.#degraded) {
+      this.#degraded = false;
+      this.#settings.reportStatus('ok');
+    }
+    if (res.rejected > 0) {
+      this.#metrics.records('rejected', res.rejected);
+      this.#settings.reportDropped(res.rejected, 'otlp_partial_success', {
+        error_message: res.errorMessage,
+        records_in_request: sent,
+      });
+    } else if (res.errorMessage !== '') {
+      this.#log.warn('OTLP endpoint accepted the request with a warning', {
+        error_message: res.errorMessage,
+      });
+    }
+    return sent;
   }
 
   /** Serializes a chunk. A record that cannot be encoded is isolated and dropped, not the chunk. */
@@ -297,8 +363,12 @@ export class OtlpHttpExporter implements Exporter {
               'network_error',
               new RetryableError(`OTLP request failed: ${errorMessage(err)}`),
             );
-      this.#metrics.request(a.outcome, elapsed(started), body.byteLength);
-      if (a.outcome !== 'permanent_status' && !this.#degraded) {
+      // No connection (refused, DNS, TLS handshake): no body bytes went out.
+      this.#metrics.request(a.outcome, elapsed(started), a.outcome === 'network_error' ? 0 : body.byteLength);
+      if (a.error instanceof SinkUnusableError) {
+        this.#degraded = true;
+        this.#settings.reportStatus('permanent_error', a.error.message);
+      } else if (a.outcome !== 'permanent_status' && !this.#degraded) {
         this.#degraded = true;
         this.#settings.reportStatus('recoverable_error', a.error.message);
       }
@@ -333,11 +403,12 @@ export class OtlpHttpExporter implements Exporter {
           new RetryableError(`OTLP request to ${this.#urlForLogs} timed out after ${this.#cfg.timeout} ms`),
         );
       }
+      const msg = `OTLP request to ${this.#urlForLogs} failed: ${networkErrorText(err)}`;
       throw new AttemptError(
         'network_error',
-        new RetryableError(`OTLP request to ${this.#urlForLogs} failed: ${networkErrorText(err)}`, {
-          cause: err,
-        }),
+        isTlsError(err)
+          ? new SinkUnusableError('tls', `${msg} (TLS failure)`, { cause: err })
+          : new RetryableError(msg, { cause: err }),
       );
     }
 
@@ -347,7 +418,18 @@ export class OtlpHttpExporter implements Exporter {
 
     const detail = serverMessage(bytes, contentType);
     const text = `OTLP endpoint ${this.#urlForLogs} answered ${status}${detail ? `: ${detail}` : ''}`;
-    if (isRetryableStatus(status)) {
+    const structured = isOtlpStatusBody(bytes, contentType);
+    const cls = classifyHttpStatus(status, structured);
+    if (cls === 'sink_unusable') {
+      throw new AttemptError(
+        'permanent_status',
+        new SinkUnusableError(
+          httpKind(status, structured),
+          `${text}${structured ? '' : ' (not an OTLP answer: check the endpoint URL, credentials and any proxy)'}`,
+        ),
+      );
+    }
+    if (cls === 'retryable') {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
       throw new AttemptError(
         status === 429 ? 'throttled' : 'retryable_status',
@@ -383,6 +465,21 @@ export class OtlpHttpExporter implements Exporter {
       errorMessage: typeof ps?.errorMessage === 'string' ? ps.errorMessage : '',
     };
   }
+}
+
+/** True when an error answer is the endpoint's own OTLP `Status` (protobuf or JSON), not e.g. a proxy page. */
+function isOtlpStatusBody(bytes: Buffer, contentType: string): boolean {
+  if (contentType.includes('protobuf'))
+    return bytes.byteLength === 0 || protoStatusMessage(bytes) !== undefined;
+  if (contentType.includes('json')) {
+    try {
+      const j = JSON.parse(bytes.toString('utf8')) as unknown;
+      return j !== null && typeof j === 'object' && !Array.isArray(j);
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 function elapsed(started: number): number {

@@ -38,7 +38,7 @@ import { CHANGE_DATASET, changeDocument, changeId } from './document.ts';
 import { InstanceStore } from './state.ts';
 import type { InstanceState } from './state.ts';
 
-export const CHANGES_METRIC = 'authentik_changes_records_total';
+export const CHANGES_METRIC = 'otelcol_processor_authentik_changes_records';
 
 type Kind = 'users' | 'groups';
 

@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 
-const PREFIX = 'otelcol_authentik_dedupe_';
+const PREFIX = 'otelcol_processor_authentik_dedupe_';
 
 function get<T>(reg: Registry, name: string, make: () => T): T {
   return (reg.getSingleMetric(name) as T | undefined) ?? make();
@@ -20,10 +20,10 @@ export class DedupeMetrics {
     const withSource = ['processor', 'pipeline', 'source'] as const;
     this.#dups = get(
       reg,
-      `${PREFIX}duplicates_total`,
+      `${PREFIX}duplicates`,
       () =>
         new Counter({
-          name: `${PREFIX}duplicates_total`,
+          name: `${PREFIX}duplicates`,
           help: 'authentik events dropped because their pk was already delivered, by source (push, poll, other); acknowledged, not lost',
           labelNames: withSource,
           registers: [reg],
@@ -31,10 +31,10 @@ export class DedupeMetrics {
     );
     this.#fwd = get(
       reg,
-      `${PREFIX}forwarded_total`,
+      `${PREFIX}forwarded`,
       () =>
         new Counter({
-          name: `${PREFIX}forwarded_total`,
+          name: `${PREFIX}forwarded`,
           help: 'authentik events forwarded (first copy), by source',
           labelNames: withSource,
           registers: [reg],

@@ -64,7 +64,7 @@ describe('authentik_dedupe', () => {
       sink.all().map((r) => (r.body as Record<string, unknown>)['pk']),
       [pk(1), pk(2), 5],
     );
-    const m = await settings.metrics.getSingleMetricAsString('otelcol_authentik_dedupe_duplicates_total');
+    const m = await settings.metrics.getSingleMetricAsString('otelcol_processor_authentik_dedupe_duplicates');
     assert.match(m, /source="poll"} 2$/m);
     assert.match(m, /source="push"} 1$/m);
     await p.shutdown();

@@ -4,7 +4,7 @@ import type { LogsConsumer } from '../../runtime/component.ts';
 import { isPermanent, PermanentError, retryAfterOf, RetryableError } from '../../runtime/errors.ts';
 import type { LogsBatch } from '../../runtime/model.ts';
 import { describeComponent, sampleBatch } from '../../test/kit/conformance.ts';
-import { nopHost, nopSettings, SinkConsumer } from '../../test/kit/index.ts';
+import { nopHost, nopSettings, SinkConsumer, waitFor } from '../../test/kit/index.ts';
 import type { BatchProcessor } from './batch.ts';
 import { factory } from './factory.ts';
 
@@ -50,18 +50,27 @@ function records(from: number, n: number): LogsBatch {
 }
 
 describe('batch processor: acknowledgement', () => {
-  test('small batches are merged and none is acknowledged before downstream delivery', async () => {
+  test('small batches are merged while a send is in progress; none is acknowledged before delivery', async () => {
     const gate = new GatedConsumer();
     const { p } = await make({ send_batch_size: 5, timeout: '1h' }, gate);
     const ups = [0, 1, 2, 3, 4].map((i) => track(p.consume(records(i, 1))));
     await tick();
-    assert.equal(gate.calls.length, 1);
-    assert.deepEqual(seqs(gate.calls[0]!.batch), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      gate.calls.map((c) => seqs(c.batch)),
+      [[0]],
+      'downstream idle: the first record goes out at once',
+    );
     assert.ok(
       ups.every((u) => u.state === 'pending'),
       'nothing acknowledged while downstream is pending',
     );
     gate.calls[0]!.resolve();
+    await tick();
+    await tick();
+    assert.equal(ups[0]!.state, 'resolved');
+    assert.deepEqual(seqs(gate.calls[1]!.batch), [1, 2, 3, 4], 'what arrived meanwhile goes out together');
+    assert.ok(ups.slice(1).every((u) => u.state === 'pending'));
+    gate.calls[1]!.resolve();
     await Promise.all(ups.map((u) => u.p));
     await p.shutdown();
   });
@@ -73,44 +82,43 @@ describe('batch processor: acknowledgement', () => {
     await tick();
     assert.deepEqual(
       gate.calls.map((c) => seqs(c.batch)),
-      [[0, 1, 2]],
-      'sends run one at a time',
+      [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7, 8],
+      ],
+      'split at send_batch_max_size, in order; the remainder waits while sends are in progress',
     );
-    gate.calls[0]!.resolve();
+    for (const c of gate.calls.slice(0, 3)) c.resolve();
     await tick();
-    gate.calls[1]!.resolve();
     await tick();
-    gate.calls[2]!.resolve();
-    await tick();
-    assert.equal(gate.calls.length, 3, 'the remainder (1 record) waits for the timeout');
-    assert.equal(up.state, 'pending');
-    const stopping = p.shutdown();
-    await tick();
-    assert.deepEqual(seqs(gate.calls[3]!.batch), [9], 'shutdown flushes the remainder');
-    assert.equal(up.state, 'pending');
+    assert.deepEqual(seqs(gate.calls[3]!.batch), [9], 'downstream idle again: the remainder goes out');
+    assert.equal(up.state, 'pending', 'the last part is not delivered yet');
     gate.calls[3]!.resolve();
-    await stopping;
     await up.p;
+    await p.shutdown();
   });
 
   test('a downstream rejection rejects every call whose records were in that batch', async () => {
     const gate = new GatedConsumer();
     const { p } = await make({ send_batch_size: 4, timeout: '1h' }, gate);
     const a = track(p.consume(records(0, 2)));
-    const b = track(p.consume(records(2, 2)));
+    const b = track(p.consume(records(2, 1)));
+    const c = track(p.consume(records(3, 1)));
     await tick();
+    assert.deepEqual(seqs(gate.calls[0]!.batch), [0, 1]);
     gate.calls[0]!.reject(new PermanentError('mapping conflict'));
     await tick();
-    assert.equal(a.state, 'rejected');
-    assert.equal(b.state, 'rejected');
-    assert.ok(isPermanent(a.error) && isPermanent(b.error), 'permanence preserved');
-    // Later calls are unaffected.
-    const c = track(p.consume(records(4, 4)));
     await tick();
+    assert.equal(a.state, 'rejected');
+    assert.ok(isPermanent(a.error), 'permanence preserved');
+    assert.equal(b.state, 'pending', 'later calls are unaffected');
+    assert.deepEqual(seqs(gate.calls[1]!.batch), [2, 3]);
     gate.calls[1]!.reject(new RetryableError('overloaded', { retryAfterMs: 1234 }));
     await tick();
+    assert.equal(b.state, 'rejected');
     assert.equal(c.state, 'rejected');
-    assert.ok(!isPermanent(c.error));
+    assert.ok(!isPermanent(b.error) && !isPermanent(c.error));
     assert.equal(retryAfterOf(c.error), 1234);
     await p.shutdown();
   });
@@ -148,20 +156,34 @@ describe('batch processor: acknowledgement', () => {
 });
 
 describe('batch processor: triggers', () => {
-  test('timeout flushes a partial batch', async () => {
+  test('downstream idle: a partial batch goes out at once (no waiting for the timeout)', async () => {
     const sink = new SinkConsumer();
-    const { p, settings } = await make({ send_batch_size: 100, timeout: '30ms' }, sink);
+    const { p } = await make({ send_batch_size: 100, timeout: '1h' }, sink);
     const t0 = Date.now();
-    await p.consume(records(0, 2));
+    for (let i = 0; i < 20; i++) await p.consume(records(i * 2, 2));
+    assert.ok(Date.now() - t0 < 1000, 'a sequential sender is not held up');
+    assert.equal(sink.batches.length, 20);
+    await p.shutdown();
+  });
+
+  test('timeout sends what waited that long while another send is in progress', async () => {
+    const gate = new GatedConsumer();
+    const { p, settings } = await make({ send_batch_size: 100, timeout: '30ms' }, gate);
+    const first = p.consume(records(0, 1));
+    await tick();
+    const t0 = Date.now();
+    const second = track(p.consume(records(1, 2)));
+    await waitFor(() => gate.calls.length === 2, 2000);
     assert.ok(Date.now() - t0 >= 25, 'waited for the timeout');
-    assert.deepEqual(
-      sink.batches.map((b) => b.length),
-      [2],
-    );
+    assert.deepEqual(seqs(gate.calls[1]!.batch), [1, 2]);
     const text = await settings.metrics.getSingleMetricAsString(
       'otelcol_processor_batch_timeout_trigger_send',
     );
     assert.match(text, /processor="batch"[^}]*\} 1$/m);
+    gate.calls[1]!.resolve();
+    await second.p;
+    gate.calls[0]!.resolve();
+    await first;
     await p.shutdown();
   });
 
@@ -183,23 +205,28 @@ describe('batch processor: triggers', () => {
   });
 
   test('size trigger sends everything pending when there is no max size', async () => {
-    const sink = new SinkConsumer();
-    const { p } = await make({ send_batch_size: 3, timeout: '1h' }, sink);
-    await Promise.all([p.consume(records(0, 2)), p.consume(records(2, 5))]);
+    const gate = new GatedConsumer();
+    const { p } = await make({ send_batch_size: 3, timeout: '1h' }, gate);
+    const first = p.consume(records(0, 1));
+    await tick();
+    const rest = Promise.all([p.consume(records(1, 2)), p.consume(records(3, 5))]);
+    await tick();
     assert.deepEqual(
-      sink.batches.map((b) => seqs(b)),
-      [[0, 1, 2, 3, 4, 5, 6]],
+      gate.calls.map((c) => seqs(c.batch)),
+      [[0], [1, 2, 3, 4, 5, 6, 7]],
     );
+    for (const c of gate.calls) c.resolve();
+    await Promise.all([first, rest]);
     await p.shutdown();
   });
 
-  test('records keep their order across many concurrent calls and a slow downstream', async () => {
+  test('sends start in arrival order across many concurrent calls and a slow downstream', async () => {
     const got: unknown[] = [];
     const slow: LogsConsumer = {
       capabilities: { mutatesData: false },
       consume: async (b) => {
-        await new Promise((r) => setTimeout(r, 2));
         got.push(...seqs(b));
+        await new Promise((r) => setTimeout(r, 2));
       },
     };
     const { p } = await make({ send_batch_size: 7, send_batch_max_size: 10, timeout: '5ms' }, slow);

@@ -14,7 +14,10 @@ export const configSchema = z
      * far smaller, and a smaller batch keeps acknowledgement latency low, so we default to 1000.
      */
     send_batch_size: positiveInt().default(1000),
-    /** Send whatever is pending after this long. 0: send at once, only splitting by send_batch_max_size. */
+    /**
+     * While a send is in progress, send whatever is pending this long after it arrived (with the
+     * downstream idle, pending records go out at once). 0: send at once, only splitting by send_batch_max_size.
+     */
     timeout: duration().default(200),
     /** Upper bound of a sent batch; larger batches are split. 0: no limit. */
     send_batch_max_size: z

@@ -101,3 +101,38 @@ describe('checkpoints', () => {
     assert.deepEqual(await store.load('k', (x) => x), { v: 1 });
   });
 });
+
+describe('checkpoint writes that fail', () => {
+  test('are retried in the background without waiting for a state change, and once more at close', async () => {
+    const written = new Map<string, string>();
+    let failuresLeft = 2;
+    const client = {
+      get: (k: string) => Promise.resolve(written.has(k) ? Buffer.from(written.get(k)!) : undefined),
+      set: (k: string, v: Buffer) => {
+        if (failuresLeft > 0) {
+          failuresLeft--;
+          return Promise.reject(new Error('ENOSPC: no space left on device'));
+        }
+        written.set(k, v.toString('utf8'));
+        return Promise.resolve();
+      },
+      delete: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+    const logger = new MemoryLogger();
+    const store = new CheckpointStore(client, logger);
+    await store.save('events', good); // fails, stays pending
+    assert.deepEqual(store.unsaved, ['events']);
+    assert.ok(logger.lines.some((l) => l.level === 'error' && /retrying in the background/.test(l.msg)));
+    const t0 = Date.now();
+    while (written.size === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(JSON.parse(written.get('events')!), good, 'written by the background retry');
+    assert.deepEqual(store.unsaved, []);
+
+    failuresLeft = 1;
+    await store.save('directory', { v: 1 });
+    assert.deepEqual(store.unsaved, ['directory']);
+    await store.close(); // the final attempt succeeds
+    assert.equal(written.get('directory'), '{"v":1}');
+  });
+});

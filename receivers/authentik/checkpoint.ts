@@ -120,11 +120,23 @@ export function checkDirectoryState(x: unknown): DirectoryState | string {
   return s as unknown as DirectoryState;
 }
 
-/** JSON values by key, durable when a storage client is given. */
+/** Backoff of failed checkpoint writes (ms): 0.5 s doubling to 30 s. */
+const SAVE_RETRY_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
+
+/**
+ * JSON values by key, durable when a storage client is given. A write that fails (disk full, I/O
+ * error) is not lost until the state changes: the newest value of each key stays pending and is
+ * written again with backoff in the background, and once more at `close()`.
+ */
 export class CheckpointStore {
   readonly #client: StorageClient | undefined;
   readonly #memory = new Map<string, string>();
   readonly #logger: Logger;
+  /** Newest value of each key not yet written. */
+  readonly #pending = new Map<string, string>();
+  #writing: Promise<void> = Promise.resolve();
+  #retryTimer: NodeJS.Timeout | undefined;
+  #failures = 0;
   #closed = false;
 
   constructor(client: StorageClient | undefined, logger: Logger) {
@@ -134,6 +146,11 @@ export class CheckpointStore {
 
   get durable(): boolean {
     return this.#client !== undefined;
+  }
+
+  /** Keys whose newest value is not written yet (a write failed and is being retried). */
+  get unsaved(): string[] {
+    return [...this.#pending.keys()];
   }
 
   /**
@@ -167,18 +184,85 @@ export class CheckpointStore {
     return r;
   }
 
-  /** Replaces a value (atomically with file_storage). No-op after close. */
+  /**
+   * Replaces a value (atomically with file_storage). Resolves once this value (or a newer one) was
+   * written, or after the first attempt failed: the value then stays pending and is retried in the
+   * background (and at `close()`), so a failed write never waits for the next state change. No-op
+   * after close.
+   */
   async save(key: string, value: unknown): Promise<void> {
     if (this.#closed) return;
     const text = JSON.stringify(value);
-    if (this.#client) await this.#client.set(key, Buffer.from(text, 'utf8'));
-    else this.#memory.set(key, text);
+    if (!this.#client) {
+      this.#memory.set(key, text);
+      return;
+    }
+    this.#pending.set(key, text);
+    await this.#flush();
   }
 
-  /** Stops accepting writes and closes the storage client. */
+  /** Writes every pending value, one write at a time. */
+  #flush(): Promise<void> {
+    const run = async () => {
+      const client = this.#client;
+      if (!client) return;
+      for (const [key, text] of [...this.#pending]) {
+        try {
+          await client.set(key, Buffer.from(text, 'utf8'));
+        } catch (err) {
+          this.#failures++;
+          const delay = SAVE_RETRY_MS[Math.min(this.#failures, SAVE_RETRY_MS.length) - 1]!;
+          if (this.#failures === 1 || this.#failures % 10 === 0) {
+            this.#logger.error('cannot write a checkpoint; retrying in the background', {
+              key,
+              attempt: this.#failures,
+              retry_in_ms: delay,
+              reason: errorText(err),
+            });
+          }
+          this.#scheduleRetry(delay);
+          return;
+        }
+        // A newer value may have arrived during the write: keep it pending.
+        if (this.#pending.get(key) === text) this.#pending.delete(key);
+      }
+      if (this.#failures > 0) {
+        this.#logger.info('checkpoints written again after failures', { failed_attempts: this.#failures });
+        this.#failures = 0;
+      }
+    };
+    const p = this.#writing.then(run, run);
+    this.#writing = p.catch(() => undefined);
+    return p;
+  }
+
+  #scheduleRetry(ms: number): void {
+    if (this.#retryTimer || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed && this.#pending.size > 0) void this.#flush();
+    }, ms);
+    this.#retryTimer.unref();
+  }
+
+  /** Stops accepting writes, tries pending writes once more, and closes the storage client. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    await this.#writing;
+    if (this.#pending.size > 0) await this.#flush();
+    if (this.#pending.size > 0) {
+      this.#logger.error(
+        'checkpoints not written at shutdown; the data they cover will be read again at the next start',
+        { keys: [...this.#pending.keys()] },
+      );
+    }
     await this.#client?.close();
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,9 +1,11 @@
 /**
- * Hands a batch to the pipeline and waits for the verdict. Retryable refusals are retried with
- * exponential backoff (honouring `retryAfterMs`), offering freshly built records each time (the
- * pipeline may have mutated the previous ones). A PermanentError means the data itself is bad: it is
- * counted through `reportDropped` and the receiver moves on, otherwise one bad record would stall
- * the whole source forever.
+ * Hands a batch to the pipeline and waits for the verdict, following the failure taxonomy of
+ * runtime/exporterhelper/failure.ts. Retryable refusals (class 3) are retried with exponential backoff
+ * (honouring `retryAfterMs`), offering freshly built records each time (the pipeline may have mutated
+ * the previous ones). A sink that is unusable until fixed (class 2: 401/403, 404, TLS, ...) is retried
+ * with the slow capped backoff for as long as it takes, whatever `retry_on_failure` says: that data is
+ * fine and is never dropped. Only a PermanentError (class 1: the data itself is bad) is counted
+ * through `reportDropped` and skipped, otherwise one bad record would stall the whole source forever.
  */
 import type { ComponentSettings, LogsConsumer } from '../../runtime/component.ts';
 import type { RetryConfig } from '../../runtime/config/types.ts';
@@ -56,7 +58,7 @@ export async function deliver(
       });
       return false;
     }
-    // retry() only rethrows non-permanent errors when retrying is disabled.
+    // retry() only rethrows class-3 errors when retrying is disabled (class 2 is always retried).
     d.settings.reportDropped(
       size,
       `pipeline refused the batch and retry_on_failure is disabled: ${errorMessage(err)}`,

@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 
-const PREFIX = 'otelcol_authentik_webhook_';
+const PREFIX = 'otelcol_receiver_authentik_webhook_';
 
 function get<T>(reg: Registry, name: string, make: () => T): T {
   return (reg.getSingleMetric(name) as T | undefined) ?? make();
@@ -35,10 +35,10 @@ export class WebhookMetrics {
     const labelNames = ['receiver'] as const;
     this.#received = get(
       reg,
-      `${PREFIX}received_total`,
+      `${PREFIX}received`,
       () =>
         new Counter({
-          name: `${PREFIX}received_total`,
+          name: `${PREFIX}received`,
           help: 'webhook requests received',
           labelNames,
           registers: [reg],
@@ -46,10 +46,10 @@ export class WebhookMetrics {
     );
     this.#accepted = get(
       reg,
-      `${PREFIX}accepted_total`,
+      `${PREFIX}accepted`,
       () =>
         new Counter({
-          name: `${PREFIX}accepted_total`,
+          name: `${PREFIX}accepted`,
           help: 'webhooks whose event the pipeline accepted (answered 200)',
           labelNames,
           registers: [reg],
@@ -57,10 +57,10 @@ export class WebhookMetrics {
     );
     this.#rejected = get(
       reg,
-      `${PREFIX}rejected_total`,
+      `${PREFIX}rejected`,
       () =>
         new Counter({
-          name: `${PREFIX}rejected_total`,
+          name: `${PREFIX}rejected`,
           help: 'webhooks not accepted, by reason (unauthorized, too_large, rate_limited, bad_request, not_an_event, pipeline_refused, ...)',
           labelNames: ['receiver', 'reason'],
           registers: [reg],
@@ -68,10 +68,10 @@ export class WebhookMetrics {
     );
     this.#duplicates = get(
       reg,
-      `${PREFIX}duplicates_total`,
+      `${PREFIX}duplicates`,
       () =>
         new Counter({
-          name: `${PREFIX}duplicates_total`,
+          name: `${PREFIX}duplicates`,
           help: 'webhooks for an event this receiver had already accepted (authentik retries); still forwarded, the authentik_dedupe processor drops them',
           labelNames,
           registers: [reg],
@@ -102,10 +102,10 @@ export class WebhookMetrics {
     );
     this.#provision = get(
       reg,
-      `${PREFIX}provisioned_objects_total`,
+      `${PREFIX}provisioned_objects`,
       () =>
         new Counter({
-          name: `${PREFIX}provisioned_objects_total`,
+          name: `${PREFIX}provisioned_objects`,
           help: 'authentik objects provisioning created, updated or found unchanged',
           labelNames: ['receiver', 'action'],
           registers: [reg],

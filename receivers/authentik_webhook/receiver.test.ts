@@ -123,7 +123,7 @@ describe('authentik_webhook against the emulator', () => {
       }
       assert.ok(r.healthy);
       assert.equal(pollInterval(em.url, 10_000), 60_000, 'the poller slows down while push is healthy');
-      assert.match(await metric(settings, 'otelcol_authentik_webhook_accepted_total'), / 20$/m);
+      assert.match(await metric(settings, 'otelcol_receiver_authentik_webhook_accepted'), / 20$/m);
       // Second run: nothing to change.
       const again = await startReceiver({ provision: true, public_url: url });
       await waitFor(
@@ -191,12 +191,12 @@ describe('authentik_webhook against the emulator', () => {
       let limited = 0;
       for (let i = 0; i < 10; i++) if ((await post(h, JSON.stringify(ev))).status === 429) limited++;
       assert.ok(limited >= 5, `rate limited ${limited}`);
-      const rejected = await metric(settings, 'otelcol_authentik_webhook_rejected_total');
+      const rejected = await metric(settings, 'otelcol_receiver_authentik_webhook_rejected');
       assert.match(rejected, /reason="unauthorized"} 3$/m);
       assert.match(rejected, /reason="too_large"} 1$/m);
       assert.match(rejected, /reason="not_an_event"} 1$/m);
       assert.match(rejected, /reason="rate_limited"} \d+$/m);
-      assert.match(await metric(settings, 'otelcol_authentik_webhook_duplicates_total'), / [1-9]\d*$/m);
+      assert.match(await metric(settings, 'otelcol_receiver_authentik_webhook_duplicates'), / [1-9]\d*$/m);
       assert.ok(!JSON.stringify(settings.logger.lines).includes(SECRET));
     } finally {
       await r.shutdown();

@@ -2,7 +2,7 @@ import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm, readdir, readFile, writeFile, appendFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Exporter, Host, StorageExtension } from '../component.ts';
 import { PermanentError, RetryableError } from '../errors.ts';
@@ -614,6 +614,31 @@ void describe('persistent sending queue', () => {
     await q.consume(batchOf(0, 1));
     await waitFor(() => exp.delivered.length === 1);
     await q.shutdown();
+  });
+
+  void test('a lock whose pid now belongs to another (node) process is stale; LOCK is created exclusively', async () => {
+    const { host, qdir } = await storage();
+    await mkdir(qdir, { recursive: true });
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      // What a crashed collector left behind, after its pid was reused by another node process.
+      await writeFile(
+        join(qdir, 'LOCK'),
+        JSON.stringify({ pid: other.pid, start: '1', hostname: hostname(), token: 'dead' }),
+      );
+      const exp = new TestExporter();
+      const q = pq(exp);
+      await q.start(host);
+      const lock = JSON.parse(await readFile(join(qdir, 'LOCK'), 'utf8')) as { pid: number; token: string };
+      assert.equal(lock.pid, process.pid);
+      await q.consume(batchOf(0, 1));
+      await waitFor(() => exp.delivered.length === 1);
+      await q.shutdown();
+      await assert.rejects(readFile(join(qdir, 'LOCK')), { code: 'ENOENT' }, 'released at close');
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 
   void test('max_batch_bytes splits large batches into several stored batches', async () => {

@@ -8,7 +8,8 @@
  *   (`queue_size`); when full, `consume` blocks (`block_on_overflow: true`, default) or rejects with a
  *   RetryableError. `consume` resolves only when the exporter delivered the batch (wait-for-result),
  *   so a receiver's checkpoint never passes undelivered data.
- * - Persistent (`storage: file_storage[/name]`): `consume` resolves once the batch is fsynced to the
+ * - Persistent (`storage: file_storage[/name]`, and by default for an exporter that shares a receiver's
+ *   data with other exporters when a storage extension is configured): `consume` resolves once the batch is fsynced to the
  *   queue's log; background consumers deliver with retry; a batch is deleted only after delivery or a
  *   permanent failure (counted and logged). Undelivered batches are replayed on the next start.
  *
@@ -31,7 +32,11 @@ export const sendingQueueSchema = z.strictObject({
   queue_size: positiveInt().default(100),
   /** When full: block the caller (true) or reject with a retryable error (false). */
   block_on_overflow: z.boolean().default(true),
-  /** Storage extension id for a persistent queue; absent means in-memory. */
+  /**
+   * Storage extension id for a persistent queue; `none`: in memory. Absent: in memory, except for an
+   * exporter that shares a receiver's data with other exporters, which gets a persistent queue in the
+   * first storage extension of `service.extensions` (exporter isolation, see runtime/graph/graph.ts).
+   */
   storage: z
     .string()
     .regex(/^[A-Za-z][A-Za-z0-9_]*(\/\S+)?$/, {
@@ -82,7 +87,9 @@ export const createSendingQueue: CreateSendingQueue = (settings, config, exporte
       consume: (batch) => exporter.consume(batch),
     };
   }
-  if (config.storage !== undefined) return new PersistentQueue(settings, config, exporter);
+  if (config.storage !== undefined && config.storage !== 'none') {
+    return new PersistentQueue(settings, config, exporter);
+  }
   return new MemoryQueue(settings, config, exporter);
 };
 

@@ -4,6 +4,7 @@
  */
 import { isPermanent, PermanentError, retryAfterOf, errorMessage } from '../errors.ts';
 import type { RetryConfig } from '../config/types.ts';
+import { isSinkUnusable, sinkUnusableDelay } from './failure.ts';
 
 /** Why a retry loop gave up. */
 export class RetriesExhaustedError extends PermanentError {
@@ -18,6 +19,13 @@ export interface RetryHooks {
   onRetry?(attempt: number, error: unknown, delayMs: number): void;
   /** Aborts waiting (shutdown). When aborted the last error is rethrown as is (retryable). */
   signal?: AbortSignal;
+  /**
+   * What to do with a class-2 failure (`SinkUnusableError`, see failure.ts). `retry` (default): retry
+   * it forever with the slow capped backoff, whatever `enabled` and `max_elapsed_time` say (such data
+   * is never dropped). `throw`: rethrow at once, so the layer above (the sending queue) owns the
+   * episode: used by exporters' own retry loops.
+   */
+  sinkUnusable?: 'retry' | 'throw';
 }
 
 /** Backoff delay for the given attempt (1-based), with randomisation. */
@@ -38,12 +46,22 @@ export async function retry<T>(
   hooks: RetryHooks = {},
 ): Promise<T> {
   const startedAt = Date.now();
+  let sinkAttempts = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
-      if (!cfg.enabled || isPermanent(err)) throw err;
+      if (isPermanent(err)) throw err;
       if (hooks.signal?.aborted) throw err;
+      if (isSinkUnusable(err)) {
+        if (hooks.sinkUnusable === 'throw') throw err;
+        const delay = Math.max(sinkUnusableDelay(++sinkAttempts, cfg), retryAfterOf(err) ?? 0);
+        hooks.onRetry?.(attempt, err, delay);
+        if (await sleep(delay, hooks.signal)) throw err;
+        continue;
+      }
+      sinkAttempts = 0;
+      if (!cfg.enabled) throw err;
       const delay = Math.max(backoffDelay(cfg, attempt), retryAfterOf(err) ?? 0);
       if (cfg.max_elapsed_time > 0 && Date.now() - startedAt + delay > cfg.max_elapsed_time) {
         throw new RetriesExhaustedError(

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import type { LogsConsumer } from '../component.ts';
 import { FanoutError, isPermanent, PermanentError, retryAfterOf, RetryableError } from '../errors.ts';
 import type { LogsBatch, LogRecord } from '../model.ts';
+import { retrySchema } from '../config/types.ts';
 import { createFanout } from './fanout.ts';
 
+const FAST = retrySchema.parse({ initial_interval: '5ms', max_interval: '10ms' });
 const rec = (n: number): LogRecord => ({ observedTimestamp: [0, 0], attributes: { n }, body: { n } });
 
 function recorder(mutatesData = false, fail?: Error): LogsConsumer & { got: LogsBatch[] } {
@@ -67,7 +69,7 @@ describe('createFanout', () => {
     assert.equal(rw.got[0]![0]!.attributes.mutated, true);
   });
 
-  test('when every consumer mutates, the last one takes the original and the others copies', async () => {
+  test('when every consumer mutates, each gets its own copy and the original stays intact for retries', async () => {
     const a = recorder(true);
     const b = recorder(true);
     const batch = [rec(1)];
@@ -76,27 +78,79 @@ describe('createFanout', () => {
       { id: 'b', consumer: b },
     ]).consume(batch);
     assert.notEqual(a.got[0], batch);
-    assert.equal(b.got[0], batch);
-    assert.equal(a.got[0]![0]!.body !== batch[0]!.body, true);
+    assert.notEqual(b.got[0], batch);
+    assert.equal(batch[0]!.attributes.mutated, undefined);
   });
 
-  test('every failure is aggregated; successes stand', async () => {
+  test('a retryable failure is retried on that branch only; the others get the batch once', async () => {
     const ok = recorder();
-    const err = await createFanout([
-      { id: 'ok', consumer: ok },
-      { id: 'busy', consumer: recorder(false, new RetryableError('busy', { retryAfterMs: 2000 })) },
-      { id: 'bad', consumer: recorder(false, new PermanentError('bad data')) },
-    ])
+    let calls = 0;
+    const got: LogsBatch[] = [];
+    const flaky: LogsConsumer = {
+      capabilities: { mutatesData: true },
+      consume: (b) => {
+        calls++;
+        for (const r of b) r.attributes.touched = calls;
+        if (calls < 3) return Promise.reject(new RetryableError('busy', { retryAfterMs: 10 }));
+        got.push(b);
+        return Promise.resolve();
+      },
+    };
+    const batch = [rec(1)];
+    await createFanout(
+      [
+        { id: 'ok', consumer: ok },
+        { id: 'flaky', consumer: flaky },
+      ],
+      { retry: FAST },
+    ).consume(batch);
+    assert.equal(ok.got.length, 1, 'the healthy branch saw the batch once');
+    assert.equal(calls, 3);
+    assert.equal(got[0]![0]!.attributes.touched, 3);
+    assert.equal(batch[0]!.attributes.touched, undefined, 'each attempt got a fresh copy');
+  });
+
+  test('permanent failures are not retried and reject permanently; successes stand', async () => {
+    const ok = recorder();
+    const bad = recorder(false, new PermanentError('bad data'));
+    const err = await createFanout(
+      [
+        { id: 'ok', consumer: ok },
+        { id: 'bad', consumer: bad },
+      ],
+      { retry: FAST },
+    )
       .consume([rec(1)])
       .catch((e: unknown) => e);
     assert.ok(err instanceof FanoutError);
+    assert.ok(isPermanent(err));
     assert.deepEqual(
       err.errors.map((e) => e.id),
-      ['busy', 'bad'],
+      ['bad'],
     );
+    assert.equal(ok.got.length, 1);
+  });
+
+  test('shutdown (signal) stops the retries: every failure of that moment is aggregated, retryable', async () => {
+    const ac = new AbortController();
+    const ok = recorder();
+    const p = createFanout(
+      [
+        { id: 'ok', consumer: ok },
+        { id: 'busy', consumer: recorder(false, new RetryableError('busy', { retryAfterMs: 2000 })) },
+        { id: 'bad', consumer: recorder(false, new PermanentError('bad data')) },
+      ],
+      { signal: ac.signal },
+    )
+      .consume([rec(1)])
+      .catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    const err = await p;
+    assert.ok(err instanceof FanoutError);
+    assert.deepEqual(err.errors.map((e) => e.id).sort(), ['bad', 'busy']);
     assert.equal(isPermanent(err), false, 'retryable when any branch is retryable');
     assert.equal(retryAfterOf(err), 2000);
-    assert.match(err.message, /busy: busy; bad: bad data/);
     assert.equal(ok.got.length, 1);
   });
 
@@ -107,10 +161,13 @@ describe('createFanout', () => {
         throw new Error('sync boom');
       },
     };
-    const err = await createFanout([
-      { id: 't', consumer: thrower },
-      { id: 'ok', consumer: recorder() },
-    ])
+    const err = await createFanout(
+      [
+        { id: 't', consumer: thrower },
+        { id: 'ok', consumer: recorder() },
+      ],
+      { signal: AbortSignal.abort() },
+    )
       .consume([rec(1)])
       .catch((e: unknown) => e);
     assert.ok(err instanceof FanoutError);

@@ -9,6 +9,7 @@ import type {
   ComponentSettings,
   Exporter,
   ExporterFactory,
+  ExtensionFactory,
   LogsConsumer,
   Processor,
   ProcessorFactory,
@@ -98,8 +99,21 @@ function fakes(world: World): ComponentRegistry {
       };
     },
   };
+  const store: ExtensionFactory<Record<string, never>> = {
+    kind: 'extension',
+    type: 'store',
+    description: 'a storage extension that stores nothing',
+    configSchema: z.strictObject({}),
+    createDefaultConfig: () => ({}),
+    create: () => ({
+      start: async () => {},
+      shutdown: async () => {},
+      getClient: () => Promise.reject(new Error('unused')),
+      getDirectory: () => Promise.reject(new Error('unused')),
+    }),
+  };
   const r = new ComponentRegistry();
-  for (const f of [src, tag, sink]) r.add(f, { kind: 'builtin', file: 'test' });
+  for (const f of [src, tag, sink, store]) r.add(f, { kind: 'builtin', file: 'test' });
   return r;
 }
 
@@ -116,15 +130,16 @@ describe('buildGraph', () => {
   async function build(
     yaml: string,
     createSendingQueue: CreateSendingQueue = (_s, _c, exporter) => exporter,
-  ): Promise<{ graph: Graph; world: World; registry: Registry }> {
+  ): Promise<{ graph: Graph; world: World; registry: Registry; logger: MemoryLogger }> {
     const world: World = { receivers: [], processors: [], exporters: [], shutdowns: [] };
     const file = join(dir, `c${seq++}.yaml`);
     writeFileSync(file, yaml);
     const config = await loadConfig([file], { registry: fakes(world), env: {} });
     const registry = new Registry();
     const metrics = collectorMetrics(registry);
+    const logger = new MemoryLogger();
     const graph = await buildGraph(config, {
-      logger: new MemoryLogger(),
+      logger,
       registry,
       metrics,
       status: new StatusBoard(metrics),
@@ -133,7 +148,7 @@ describe('buildGraph', () => {
       // The real queue retries retryable failures forever; these tests look at the graph itself.
       createSendingQueue,
     });
-    return { graph, world, registry };
+    return { graph, world, registry, logger };
   }
   const value = async (registry: Registry, name: string, labels: Record<string, string>) => {
     const m = await registry.getSingleMetric(name)!.get();
@@ -206,31 +221,78 @@ service:
     assert.deepEqual(Object.keys(b[0]!.attributes), ['seen.logs/two']);
   });
 
-  test('fan-out failure: the batch fails upstream, the other exporter still counts as sent', async () => {
-    const { world, registry } = await build(`
+  test('fan-out failure: only the failing branch is retried; the healthy exporter gets the batch once', async () => {
+    const { graph, world, registry } = await build(`
 receivers: { src: {} }
 exporters: { sink/ok: {}, sink/bad: { fail: retryable } }
 service: { pipelines: { logs: { receivers: [src], exporters: [sink/ok, sink/bad] } } }
 `);
-    const err = await world.receivers[0]!.next.consume([rec(1), rec(2), rec(3)]).then(
+    const p = world.receivers[0]!.next.consume([rec(1), rec(2), rec(3)]).then(
       () => undefined,
       (e: unknown) => e,
     );
+    await new Promise((r) => setTimeout(r, 1700));
+    graph.stopping!.abort(); // shutdown: the fan-out stops retrying
+    const err = await p;
     assert.ok(err instanceof FanoutError, `got ${String(err)}`);
     assert.deepEqual(
       err.errors.map((e) => e.id),
       ['exporter "sink/bad"'],
     );
     assert.equal(isPermanent(err), false);
-    assert.equal(world.exporters[0]!.batches.flat().length, 3);
+    assert.equal(world.exporters[0]!.batches.length, 1, 'delivered to the healthy exporter once');
     assert.equal(await value(registry, 'otelcol_exporter_sent_log_records', { exporter: 'sink/ok' }), 3);
-    assert.equal(
-      await value(registry, 'otelcol_exporter_send_failed_log_records', { exporter: 'sink/bad' }),
-      3,
+    assert.ok(
+      (await value(registry, 'otelcol_exporter_send_failed_log_records', { exporter: 'sink/bad' })) >= 6,
+      'retried',
     );
     assert.equal(await value(registry, 'otelcol_exporter_sent_log_records', { exporter: 'sink/bad' }), 0);
     assert.equal(await value(registry, 'otelcol_receiver_refused_log_records', { receiver: 'src' }), 3);
     assert.equal(await value(registry, 'otelcol_receiver_accepted_log_records', { receiver: 'src' }), 0);
+  });
+
+  test('exporter isolation: exporters sharing a receiver get persistent queues in the first storage extension', async () => {
+    const seen = new Map<string, SendingQueueConfig>();
+    const capture: CreateSendingQueue = (settings, config, exporter) => {
+      seen.set(settings.id, config);
+      return exporter;
+    };
+    const { logger } = await build(
+      `
+extensions: { store: {}, store/b: {} }
+receivers: { src: {}, src/solo: {} }
+exporters: { sink/a: {}, sink/b: { sending_queue: { storage: store/b } }, sink/c: { sending_queue: { storage: none } }, sink/solo: {} }
+service:
+  extensions: [store, store/b]
+  pipelines:
+    logs: { receivers: [src], exporters: [sink/a, sink/b, sink/c] }
+    logs/solo: { receivers: [src/solo], exporters: [sink/solo] }
+`,
+      capture,
+    );
+    assert.equal(seen.get('sink/a')!.storage, 'store', 'automatic');
+    assert.equal(seen.get('sink/a')!.queue_size, 10_000, 'the disk bound governs');
+    assert.equal(seen.get('sink/b')!.queue_size, 100, 'explicit persistent queues keep their size');
+    assert.equal(seen.get('sink/b')!.storage, 'store/b', 'explicit wins');
+    assert.equal(seen.get('sink/c')!.storage, 'none', 'opted out');
+    assert.equal(seen.get('sink/solo')!.storage, undefined, 'alone: in memory (wait for delivery)');
+    const warns = logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+    assert.equal(warns.length, 1, warns.join('\n'));
+    assert.match(
+      warns[0]!,
+      /^exporters\.sink\/c: while this exporter cannot deliver it stalls "sink\/a", "sink\/b"/,
+    );
+  });
+
+  test('exporter isolation: without a storage extension every shared exporter is warned about', async () => {
+    const { logger } = await build(`
+receivers: { src: {} }
+exporters: { sink/a: {}, sink/b: {} }
+service: { pipelines: { logs: { receivers: [src], exporters: [sink/a, sink/b] } } }
+`);
+    const warns = logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+    assert.equal(warns.length, 2);
+    assert.ok(warns.every((w) => /no storage extension/.test(w)));
   });
 
   test('permanent only when every branch failed permanently', async () => {

@@ -7,15 +7,20 @@
  * - One processor instance per (pipeline, processor id), chained in the pipeline's order.
  * - One receiver instance per receiver id; a receiver listed in several pipelines fans out to each.
  * - A pipeline with several exporters fans out to them (see fanout.ts).
+ * - Exporter isolation: an exporter that receives data from the same receiver as other exporters gets
+ *   a persistent sending queue in the first storage extension of `service.extensions` when it has none
+ *   configured (see runtime/README.md, "Exporter isolation"); a configuration in which one exporter
+ *   can still stall another is logged as a warning (by `validate` and `run`).
  */
 import type { Component, ComponentKind, ComponentSettings, Exporter, LogsConsumer } from '../component.ts';
+import { isStorageExtension } from '../component.ts';
 import { ConfigError, errorMessage, withTimeout } from '../errors.ts';
 import type { ConfigProblem } from '../errors.ts';
 import {
   createSendingQueue as defaultCreateSendingQueue,
   sendingQueueSchema,
 } from '../exporterhelper/queue.ts';
-import type { CreateSendingQueue } from '../exporterhelper/queue.ts';
+import type { CreateSendingQueue, SendingQueueConfig } from '../exporterhelper/queue.ts';
 import type { ComponentEntry, ResolvedConfig } from '../config/resolved.ts';
 import { runAs } from '../telemetry/context.ts';
 import {
@@ -46,6 +51,8 @@ export interface GraphNode {
   output?: Inflight;
   /** Set once the node is shut down; later calls into it reject with SHUTTING_DOWN. */
   closed: boolean;
+  /** Receivers: when `closed`, the pipeline refuses new batches from it (SHUTTING_DOWN, retryable). */
+  intake?: { closed: boolean };
 }
 
 /** The built graph. */
@@ -56,6 +63,8 @@ export interface Graph {
   /** Processors per pipeline, in pipeline order. */
   processors: Map<string, GraphNode[]>;
   receivers: GraphNode[];
+  /** Aborted by the service when the exporters are about to stop: fan-outs stop retrying branches. */
+  stopping?: AbortController;
 }
 
 /** Dependencies of {@link buildGraph}. */
@@ -104,7 +113,9 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
   const depsWithDir: SettingsDeps = { ...deps, configDir: config.configDir };
   const createQueue = deps.createSendingQueue ?? defaultCreateSendingQueue;
   const problems: ConfigProblem[] = [];
-  const graph: Graph = { extensions: [], exporters: [], processors: new Map(), receivers: [] };
+  const stopping = new AbortController();
+  const graph: Graph = { extensions: [], exporters: [], processors: new Map(), receivers: [], stopping };
+  const fanoutOptions = { signal: stopping.signal, logger: deps.logger };
 
   const node = (
     kind: ComponentKind,
@@ -168,13 +179,15 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
   // Exporters: one per id used anywhere.
   const exporterConsumers = new Map<string, LogsConsumer>();
   const usedExporters = unique([...config.pipelines.values()].flatMap((p) => p.exporters));
+  const storageId = graph.extensions.find((n) => isStorageExtension(n.component))?.id;
+  const queueConfigs = isolateExporters(config, storageId, deps.logger);
   for (const id of usedExporters) {
     const entry = config.exporters.get(id);
     if (!entry) continue;
     const settings = componentSettings(depsWithDir, 'exporter', id);
     const exp = await create(entry, undefined, () => entry.factory.create(settings, entry.config));
     if (!exp) continue;
-    const queueConfig = entry.sendingQueue ?? sendingQueueSchema.parse({});
+    const queueConfig = queueConfigs.get(id) ?? entry.sendingQueue ?? sendingQueueSchema.parse({});
     let queued: Exporter;
     try {
       queued = createQueue(settings, queueConfig, instrumentExporter(id, exp, deps.metrics));
@@ -202,7 +215,8 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
     });
     // When an exporter could not be created the graph is discarded, but processors are still created
     // so that their problems are reported in the same run.
-    let next: LogsConsumer = targets.length === p.exporters.length ? createFanout(targets) : unavailable;
+    let next: LogsConsumer =
+      targets.length === p.exporters.length ? createFanout(targets, fanoutOptions) : unavailable;
     const nodes: GraphNode[] = [];
     for (const id of [...p.processors].reverse()) {
       const entry = config.processors.get(id);
@@ -235,16 +249,24 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
       });
     const settings = componentSettings(depsWithDir, 'receiver', id);
     const output = new Inflight();
-    const next = instrumentReceiverOutput(
-      id,
-      targets.length > 0 ? createFanout(targets) : unavailable,
-      deps.metrics,
-      output,
+    const intake = { closed: false };
+    // Closed first at shutdown: new batches are refused (retryably) while those already handed over
+    // drain and the receiver can still checkpoint them.
+    const next = guardClosed(
+      instrumentReceiverOutput(
+        id,
+        targets.length > 0 ? createFanout(targets, fanoutOptions) : unavailable,
+        deps.metrics,
+        output,
+      ),
+      () => intake.closed,
+      `the pipeline of receiver "${id}" (the collector is stopping)`,
     );
     const rec = await create(entry, undefined, () => entry.factory.create(settings, entry.config, next));
     if (!rec) continue;
     const n = node('receiver', id, rec, settings);
     n.output = output;
+    n.intake = intake;
     graph.receivers.push(n);
   }
 
@@ -258,6 +280,75 @@ export async function buildGraph(config: ResolvedConfig, deps: GraphDeps): Promi
     throw new ConfigError(problems);
   }
   return graph;
+}
+
+/** Lower bound of `queue_size` of an automatic persistent queue (see isolateExporters). */
+export const AUTO_QUEUE_SIZE = 10_000;
+
+/** For each receiver id: the exporters its data reaches (through every pipeline that lists it). */
+export function exportersByReceiver(config: ResolvedConfig): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const p of config.pipelines.values()) {
+    for (const r of p.receivers) out.set(r, unique([...(out.get(r) ?? []), ...p.exporters]));
+  }
+  return out;
+}
+
+/**
+ * Exporter isolation. Every exporter that shares a receiver's data with other exporters needs its
+ * own durable queue, otherwise a down exporter holds back the receiver and so every other exporter
+ * (an in-memory queue resolves only after delivery). Returns the sending-queue configs to use instead
+ * of the configured ones: such exporters without `sending_queue.storage` get a persistent queue in
+ * `storageId` (the first storage extension of `service.extensions`). Logs one info line per exporter
+ * switched, and one warning per exporter that can still stall others (queue disabled,
+ * `storage: none`, or no storage extension to use).
+ */
+export function isolateExporters(
+  config: ResolvedConfig,
+  storageId: string | undefined,
+  logger: {
+    info(msg: string, f?: Record<string, unknown>): void;
+    warn(msg: string, f?: Record<string, unknown>): void;
+  },
+): Map<string, SendingQueueConfig> {
+  const shared = new Map<string, Set<string>>();
+  for (const exporters of exportersByReceiver(config).values()) {
+    if (exporters.length < 2) continue;
+    for (const e of exporters) {
+      const others = shared.get(e) ?? new Set<string>();
+      for (const o of exporters) if (o !== e) others.add(o);
+      shared.set(e, others);
+    }
+  }
+  const out = new Map<string, SendingQueueConfig>();
+  for (const [id, others] of shared) {
+    const entry = config.exporters.get(id);
+    if (!entry) continue;
+    const q = entry.sendingQueue ?? sendingQueueSchema.parse({});
+    const list = [...others].map((o) => `"${o}"`).join(', ');
+    const where = entry.location ? { location: entry.location } : {};
+    if (q.enabled && q.storage !== undefined && q.storage !== 'none') continue;
+    if (q.enabled && q.storage === undefined && storageId !== undefined) {
+      // queue_size bounds waiting batches in memory; on disk `max_size_mib` is the real bound, so the
+      // automatic queue holds at least AUTO_QUEUE_SIZE batches (an outage then rides on the disk bound).
+      out.set(id, { ...q, storage: storageId, queue_size: Math.max(q.queue_size, AUTO_QUEUE_SIZE) });
+      logger.info(
+        `exporter "${id}" shares its data with ${list}: using a persistent sending queue in "${storageId}" so that one exporter being down does not hold back the others (set sending_queue.storage to choose another extension, or "none" to keep it in memory)`,
+        where,
+      );
+      continue;
+    }
+    const why = !q.enabled
+      ? 'its sending_queue is disabled'
+      : q.storage === 'none'
+        ? 'its sending_queue.storage is "none" (in memory)'
+        : 'no storage extension is listed in service.extensions for a persistent sending queue';
+    logger.warn(
+      `${entry.path}: while this exporter cannot deliver it stalls ${list} (same receiver): ${why}. Add a file_storage extension to service.extensions (exporters sharing data then get persistent queues), or set sending_queue.storage`,
+      where,
+    );
+  }
+  return out;
 }
 
 /** Placeholder consumer when a pipeline could not be built (the graph is discarded anyway). */

@@ -5,6 +5,8 @@
  * - 0: stopped by SIGINT/SIGTERM and shut down cleanly, or every (finite) receiver finished and the
  *   pipelines drained.
  * - 1: a component failed to start, a finite receiver failed, or shutdown reported failures.
+ * - 75: stopped cleanly while some data was not delivered yet (a sink down): nothing lost, one summary
+ *   line says what is read again or replayed at the next start.
  * - 130: a second signal arrived during shutdown (abort without waiting).
  *
  * Configuration problems found while creating components are thrown as `ConfigError` (exit 2, decided
@@ -25,13 +27,19 @@ import { collectorMetrics, registerBuildInfo, registerProcessMetrics } from '../
 import { startTelemetryServers } from '../telemetry/server.ts';
 import type { TelemetryServers } from '../telemetry/server.ts';
 import { StatusBoard } from '../telemetry/status.ts';
-import { Service } from './service.ts';
+import { describeUndelivered, Service } from './service.ts';
 
 /** Exit codes of the collector. */
 export const ExitCode = {
   OK: 0,
   RUNTIME_FAILURE: 1,
   CONFIG_INVALID: 2,
+  /**
+   * Stopped cleanly by a signal while some data was not delivered yet (a sink was down): nothing is
+   * lost (it is read again from the source, or replayed from a persistent queue, at the next start);
+   * one log line says what. EX_TEMPFAIL of sysexits.h.
+   */
+  UNDELIVERED: 75,
   ABORTED: 130,
 } as const;
 
@@ -190,9 +198,21 @@ export async function runCollector(o: RunOptions): Promise<number> {
     if (shut === 'abort') return ExitCode.ABORTED;
     for (const f of shut) logger.error(errorMessage(f.error), { component: f.key });
     if (shut.length > 0) code = ExitCode.RUNTIME_FAILURE;
-    logger.info(code === ExitCode.OK ? 'collector stopped' : 'collector stopped with errors', {
-      exit_code: code,
-    });
+    const undelivered = service.undelivered;
+    if (undelivered) {
+      logger.warn(describeUndelivered(undelivered), { exit_code: ExitCode.UNDELIVERED });
+      if (code === ExitCode.OK) code = ExitCode.UNDELIVERED;
+    }
+    logger.info(
+      code === ExitCode.OK
+        ? 'collector stopped'
+        : code === ExitCode.UNDELIVERED
+          ? 'collector stopped; undelivered data is kept for the next start'
+          : 'collector stopped with errors',
+      {
+        exit_code: code,
+      },
+    );
     return code;
   } finally {
     clearInterval(keepAlive);

@@ -25,7 +25,7 @@ import { collectorMetrics } from '../telemetry/metrics.ts';
 import { StatusBoard, statusKey } from '../telemetry/status.ts';
 import { nopSettings, MemoryLogger } from '../../test/kit/index.ts';
 import { ExitCode, runCollector } from './run.ts';
-import { Service } from './service.ts';
+import { describeUndelivered, Service } from './service.ts';
 
 const rec = (n: number): LogRecord => ({ observedTimestamp: [0, 0], attributes: {}, body: { n } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -204,6 +204,98 @@ describe('Service lifecycle', () => {
     assert.deepEqual(await s.shutdown(), []);
     assert.deepEqual(events, ['receiver shutdown', 'delivered', 'exporter shutdown']);
     assert.equal(delivered.length, 1);
+  });
+
+  test('shutdown drains what receivers handed over before they stop, so it is checkpointed', async () => {
+    const events: string[] = [];
+    const output = new Inflight();
+    const intake = { closed: false };
+    let storeClosed = false;
+    const exporter: Exporter = {
+      capabilities: { mutatesData: false },
+      ...traced(events, 'exporter'),
+      consume: async () => {
+        await sleep(300); // slower than nothing: the receiver must not have closed its store meanwhile
+        events.push('delivered');
+      },
+    };
+    const receiverNode = node('receiver', 'r', {
+      start: () => {
+        void output
+          .track(() => exporter.consume([rec(1)]))
+          .then(() => {
+            events.push(storeClosed ? 'checkpoint LOST (store closed)' : 'checkpointed');
+          });
+        return Promise.resolve();
+      },
+      shutdown: () => {
+        events.push('receiver shutdown');
+        storeClosed = true;
+        return Promise.resolve();
+      },
+    });
+    receiverNode.output = output;
+    receiverNode.intake = intake;
+    const s = service({
+      extensions: [],
+      exporters: [node('exporter', 'x', exporter)],
+      processors: new Map(),
+      receivers: [receiverNode],
+    });
+    await s.start();
+    assert.deepEqual(await s.shutdown(), []);
+    assert.ok(intake.closed, 'intake closed first');
+    assert.deepEqual(events.slice(1, 4), ['delivered', 'checkpointed', 'receiver shutdown']);
+    assert.equal(s.undelivered, undefined);
+  });
+
+  test('a sink that stays down: the drain gives up, queues give batches back, undelivered says what', async () => {
+    const output = new Inflight();
+    let reject!: (e: unknown) => void;
+    let abandoned = false;
+    const exporter = {
+      capabilities: { mutatesData: false },
+      start: () => Promise.resolve(),
+      shutdown: () => Promise.resolve(),
+      consume: () => new Promise<void>((_, r) => (reject = r)),
+      abandon: () => {
+        abandoned = true;
+        reject(new Error('given back'));
+      },
+    };
+    const receiverNode = node('receiver', 'r', {
+      start: () => {
+        void output.track(() => exporter.consume()).catch(() => undefined);
+        return Promise.resolve();
+      },
+      shutdown: () => Promise.resolve(),
+    });
+    receiverNode.output = output;
+    receiverNode.intake = { closed: false };
+    const status = new StatusBoard();
+    const s = service(
+      {
+        extensions: [],
+        exporters: [node('exporter', 'x', exporter)],
+        processors: new Map(),
+        receivers: [receiverNode],
+      },
+      status,
+      { shutdown: 900 },
+    );
+    await s.start();
+    status.set('exporter', 'x', undefined, 'permanent_error', 'answered 401');
+    const t0 = Date.now();
+    assert.deepEqual(await s.shutdown(), []);
+    assert.ok(Date.now() - t0 < 900);
+    assert.ok(abandoned);
+    const u = s.undelivered!;
+    assert.deepEqual(u.inFlight, [{ receiver: 'r', batches: 1 }]);
+    assert.deepEqual(u.blocking, [{ exporter: 'x', status: 'permanent_error', message: 'answered 401' }]);
+    assert.match(
+      describeUndelivered(u),
+      /^stopped with undelivered data, nothing lost: not delivering: exporter "x" \(permanent_error: answered 401\); 1 batch\(es\) from receiver "r" not acknowledged: not checkpointed, read again/,
+    );
   });
 
   test('shutdown collects every failure, bounds hanging components and still stops the rest', async () => {

@@ -4,10 +4,16 @@
  * - `start()`: extensions, exporters, processors, receivers (reverse topological order), each under
  *   the start timeout. If one fails, everything already started is shut down and `start()` rejects
  *   with `COMPONENT_START_FAILED`.
- * - `shutdown()`: receivers first, then processors in pipeline order, exporters, extensions, within
- *   one overall deadline (`service.shutdown_timeout`). After each stage the runtime waits for the
- *   batches that stage already handed downstream, so in-flight data drains before the components
- *   below are stopped. Every failure is collected; shutdown never stops at the first one.
+ * - `shutdown()`: first the receivers' intake closes (the pipeline refuses new batches, retryably)
+ *   and the batches they already handed over drain *while the receivers still run*, so every batch
+ *   delivered before the exit is also checkpointed (a receiver closes its checkpoint store in its own
+ *   shutdown). The drain gets the shutdown budget minus a reserve (a third of it, at most 5 s); when
+ *   it runs out (a sink is down), the exporters' queues give the remaining batches back unacknowledged
+ *   (they are read again, or replayed from a persistent queue, at the next start) and
+ *   {@link Service.undelivered} describes them. Then receivers, processors in pipeline order,
+ *   exporters, extensions are shut down, within one overall deadline (`service.shutdown_timeout`);
+ *   after each stage the runtime waits for the batches that stage already handed downstream. Every
+ *   failure is collected; shutdown never stops at the first one.
  * - `finished`: for finite sources, resolves when every receiver has finished.
  */
 import type { Extension, Host, Logger, Receiver } from '../component.ts';
@@ -16,6 +22,7 @@ import { allNodes, shutdownStages, startOrder } from '../graph/graph.ts';
 import type { Graph, GraphNode } from '../graph/graph.ts';
 import { runAs } from '../telemetry/context.ts';
 import type { StatusBoard } from '../telemetry/status.ts';
+import { PersistentQueue } from '../exporterhelper/queue/persistent.ts';
 
 /** Options of {@link Service}. */
 export interface ServiceOptions {
@@ -35,6 +42,37 @@ export interface ShutdownFailure {
   error: unknown;
 }
 
+/** What a shutdown left undelivered (nothing is lost: it is read again or replayed at the next start). */
+export interface Undelivered {
+  /** Batches receivers had handed to the pipeline that were not acknowledged (not checkpointed). */
+  inFlight: { receiver: string; batches: number }[];
+  /** Exporters that were not delivering when the drain gave up, with their status. */
+  blocking: { exporter: string; status: string; message?: string }[];
+  /** Batches left in persistent sending queues (delivered after the next start). */
+  queued: { exporter: string; batches: number; records: number }[];
+}
+
+/** One line saying what a shutdown left undelivered and what happens to it. */
+export function describeUndelivered(u: Undelivered): string {
+  const parts: string[] = [];
+  if (u.blocking.length > 0) {
+    parts.push(
+      `not delivering: ${u.blocking.map((b) => `exporter "${b.exporter}" (${b.status}${b.message ? `: ${b.message}` : ''})`).join(', ')}`,
+    );
+  }
+  for (const r of u.inFlight) {
+    parts.push(
+      `${r.batches} batch(es) from receiver "${r.receiver}" not acknowledged: not checkpointed, read again from the source at the next start`,
+    );
+  }
+  for (const q of u.queued) {
+    parts.push(
+      `${q.batches} batch(es) (${q.records} records) kept in the persistent queue of exporter "${q.exporter}": delivered after the next start`,
+    );
+  }
+  return `stopped with undelivered data, nothing lost: ${parts.join('; ')}`;
+}
+
 /** Minimum time each component gets to shut down, even when the overall budget is spent. */
 const MIN_SHUTDOWN_GRACE_MS = 100;
 
@@ -45,6 +83,9 @@ export class Service {
   readonly #extensions = new Map<string, Extension>();
   readonly #host: Host;
   #shutdown: Promise<ShutdownFailure[]> | undefined;
+  #inFlightLeft: Undelivered['inFlight'] = [];
+  #blocking: Undelivered['blocking'] = [];
+  #queued: Undelivered['queued'] = [];
 
   constructor(graph: Graph, opts: ServiceOptions) {
     this.graph = graph;
@@ -101,11 +142,58 @@ export class Service {
     return (this.#shutdown ??= this.#shutdownAll());
   }
 
+  /** After `shutdown()`: what was left undelivered, or undefined when everything was delivered. */
+  get undelivered(): Undelivered | undefined {
+    if (this.#inFlightLeft.length === 0 && this.#queued.length === 0) return undefined;
+    return { inFlight: this.#inFlightLeft, blocking: this.#blocking, queued: this.#queued };
+  }
+
+  /**
+   * Closes the receivers' intake and waits (at most until `deadline` minus a reserve) for what they
+   * already handed over. When the wait runs out, records what is left and makes the queues give it
+   * back, so the receivers stop at once without checkpointing it.
+   */
+  async #drainIntake(deadline: number): Promise<void> {
+    const receivers = this.graph.receivers.filter((n) => n.intake);
+    for (const n of receivers) n.intake!.closed = true;
+    const busy = receivers.filter((n) => n.output && n.output.count > 0);
+    if (busy.length === 0) return;
+    const reserve = Math.min(5000, Math.floor(this.#o.shutdownTimeoutMs / 3));
+    const budget = Math.max(MIN_SHUTDOWN_GRACE_MS, deadline - reserve - Date.now());
+    this.#o.logger.info('stopping: waiting for the batches already in the pipeline to be delivered', {
+      batches: busy.reduce((n, r) => n + r.output!.count, 0),
+      wait_ms: budget,
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      Promise.all(busy.map((n) => n.output!.idle())).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), budget))),
+    ]);
+    clearTimeout(timer);
+    if (drained) return;
+    this.#inFlightLeft = busy
+      .map((n) => ({ receiver: n.id, batches: n.output!.count }))
+      .filter((r) => r.batches > 0);
+    this.#blocking = this.graph.exporters.flatMap((n) => {
+      const e = this.#o.status.get(n.key);
+      if (!e || e.status === 'ok' || e.status === 'starting') return [];
+      return [
+        { exporter: n.id, status: e.status, ...(e.message === undefined ? {} : { message: e.message }) },
+      ];
+    });
+    this.graph.stopping?.abort();
+    for (const n of this.graph.exporters) (n.component as { abandon?: () => void }).abandon?.();
+  }
+
   async #shutdownAll(): Promise<ShutdownFailure[]> {
     const deadline = Date.now() + this.#o.shutdownTimeoutMs;
     const remaining = () => Math.max(MIN_SHUTDOWN_GRACE_MS, deadline - Date.now());
     const failures: ShutdownFailure[] = [];
+    await this.#drainIntake(deadline);
     for (const stage of shutdownStages(this.graph)) {
+      // The exporters are about to stop: fan-outs stop retrying failed branches (the batch then stays
+      // unacknowledged upstream and is read again after the restart).
+      if (stage.some((n) => n.kind === 'exporter')) this.graph.stopping?.abort();
       await Promise.all(
         stage.map(async (n) => {
           this.#status(n, 'stopping');
@@ -144,6 +232,25 @@ export class Service {
           }
         }),
       );
+    }
+    this.#queued = this.graph.exporters.flatMap((n) => {
+      if (!(n.component instanceof PersistentQueue)) return [];
+      const b = n.component.backlog;
+      return b.batches > 0 ? [{ exporter: n.id, ...b }] : [];
+    });
+    if (this.#queued.length > 0 && this.#blocking.length === 0) {
+      this.#blocking = this.#queued.flatMap((q) => {
+        const e = this.#o.status.get(`exporter:${q.exporter}`);
+        return e && e.status !== 'stopped' && e.status !== 'ok'
+          ? [
+              {
+                exporter: q.exporter,
+                status: e.status,
+                ...(e.message === undefined ? {} : { message: e.message }),
+              },
+            ]
+          : [];
+      });
     }
     return failures;
   }

@@ -7,6 +7,7 @@ import type { Exporter, LogsConsumer, Processor } from '../component.ts';
 import { CollectorError, ErrorCode } from '../errors.ts';
 import type { LogsBatch } from '../model.ts';
 import type { Inflight } from '../graph/inflight.ts';
+import { sendFailedLabels } from '../exporterhelper/failure.ts';
 import { runAs } from './context.ts';
 import type { CollectorMetrics } from './metrics.ts';
 
@@ -103,26 +104,13 @@ export function instrumentExporter(id: string, e: Exporter, m: CollectorMetrics)
         try {
           await e.consume(batch);
         } catch (err) {
-          m.exporterSendFailed.inc({ ...labels, ...failureLabels(err) }, n);
+          m.exporterSendFailed.inc({ ...labels, ...sendFailedLabels(err) }, n);
           throw err;
         } finally {
           m.exporterInFlight.dec(flight);
         }
         m.exporterSent.inc(labels, n);
       }),
-  };
-}
-
-/**
- * `error_permanent` and `error_type` of a failed send, as OTel's exporterhelper labels them
- * (`error_type`: the HTTP status code when known, else `_OTHER`).
- */
-function failureLabels(err: unknown): { error_permanent: string; error_type: string } {
-  const permanent = err instanceof CollectorError && err.code === ErrorCode.CONSUME_PERMANENT;
-  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status;
-  return {
-    error_permanent: String(permanent),
-    error_type: typeof status === 'number' && status >= 100 && status < 600 ? String(status) : '_OTHER',
   };
 }
 

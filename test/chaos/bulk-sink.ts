@@ -22,7 +22,12 @@ import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
 export type SinkMode =
-  { kind: 'ok' } | { kind: 'refuse' } | { kind: 'status'; status: number; retryAfterSeconds?: number };
+  | { kind: 'ok' }
+  | { kind: 'refuse' }
+  /** Every request answered with `status`; `body` (with `contentType`) replaces the Elasticsearch error (e.g. a proxy's HTML page). */
+  | { kind: 'status'; status: number; retryAfterSeconds?: number; body?: string; contentType?: string }
+  /** `_bulk` bodies larger than `bytes` (uncompressed) answered 413, like `http.max_content_length`. */
+  | { kind: 'max_body'; bytes: number };
 
 export interface BulkSinkOptions {
   port?: number;
@@ -225,6 +230,12 @@ export class BulkSink {
     const auth = req.headers.authorization;
     if (auth) this.authHeaders.add(auth);
     const mode = this.#mode;
+    if (mode.kind === 'status' && mode.body !== undefined) {
+      this.stats.byStatus[mode.status] = (this.stats.byStatus[mode.status] ?? 0) + 1;
+      res.writeHead(mode.status, { 'content-type': mode.contentType ?? 'text/html' });
+      res.end(mode.body);
+      return;
+    }
     if (mode.kind === 'status') {
       const headers: Record<string, string> = {};
       if (mode.retryAfterSeconds !== undefined) headers['retry-after'] = String(mode.retryAfterSeconds);
@@ -265,6 +276,12 @@ export class BulkSink {
           this.#send(res, 400, errorBody(400, 'bad gzip body', 'parse_exception'));
           return;
         }
+      }
+      if (mode.kind === 'max_body' && body.length > mode.bytes) {
+        this.stats.byStatus[413] = (this.stats.byStatus[413] ?? 0) + 1;
+        res.writeHead(413, { 'content-type': 'text/html' });
+        res.end('<html><body>413 Request Entity Too Large</body></html>');
+        return;
       }
       const defaultIndex = path.split('/').filter(Boolean).length === 2 ? path.split('/')[1] : undefined;
       this.#bulk(res, body.toString('utf8'), defaultIndex);

@@ -159,8 +159,8 @@ ${tel.yaml}  pipelines:
       const delivered = async () => {
         const m = await scrape(tel.metricsUrl);
         return (
-          metricSum(m, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'indexed' }) +
-          metricSum(m, 'otelcol_exporter_elasticsearch_documents_total', { outcome: 'duplicate' })
+          metricSum(m, 'otelcol_exporter_elasticsearch_documents', { outcome: 'indexed' }) +
+          metricSum(m, 'otelcol_exporter_elasticsearch_documents', { outcome: 'duplicate' })
         );
       };
       const samples: { at: number; n: number }[] = [];

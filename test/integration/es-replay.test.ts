@@ -113,7 +113,7 @@ for (const base of servers) {
     }
 
     async function replaySkipped(s: TestSettings): Promise<number> {
-      return metricSum(await s.metrics.metrics(), 'otelcol_exporter_elasticsearch_documents_total', {
+      return metricSum(await s.metrics.metrics(), 'otelcol_exporter_elasticsearch_documents', {
         outcome: 'replay_skipped',
       });
     }
@@ -286,7 +286,7 @@ ${tel.yaml}  pipelines:
       );
       assert.ok(second.running, tail(second.stderr));
       const m = await scrape(tel.metricsUrl);
-      const skipped = metricSum(m, 'otelcol_exporter_elasticsearch_documents_total', {
+      const skipped = metricSum(m, 'otelcol_exporter_elasticsearch_documents', {
         outcome: 'replay_skipped',
       });
       const replayedLine = second

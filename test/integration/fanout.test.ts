@@ -288,11 +288,16 @@ exporters:
     endpoints: [${es.url}]
     retry: { initial_interval: 200ms, max_interval: 2s }
     dead_letter: { path: ./dead-letter.ndjson }
+    # In-memory queues on purpose: this test checks the wait-for-delivery path (the checkpoint is held
+    # while one exporter is down). By default exporters sharing data get persistent queues (issue 16,
+    # test/integration/isolation.test.ts covers that path).
+    sending_queue: { storage: none }
   otlphttp:
     endpoint: ${otel.url}
     encoding: proto
     timeout: 5s
     retry: { initial_interval: 200ms, max_interval: 1s }
+    sending_queue: { storage: none }
 service:
   extensions: [file_storage]
 ${tel.yaml}  pipelines:

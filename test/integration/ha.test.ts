@@ -136,7 +136,7 @@ service:
       const delivered = async (n: Node) => {
         const m = await scrape(n.metricsUrl);
         const get = (outcome: string) =>
-          metricSum(m, 'otelcol_exporter_elasticsearch_documents_total', { outcome });
+          metricSum(m, 'otelcol_exporter_elasticsearch_documents', { outcome });
         return { indexed: get('indexed'), duplicate: get('duplicate') };
       };
       const deadLetters = async (n: Node) => (await completeLines(join(n.dir, 'dead-letter.ndjson'))).length;

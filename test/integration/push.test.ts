@@ -238,14 +238,14 @@ describe('push: webhooks within a second, polling as the safety net', () => {
       assert.deepEqual([...duplicates(watch.all)], [], 'no duplicate in the file');
       assert.equal(watch.seen.size, 1050);
       const m = await scrape(s.metricsUrl);
-      assert.equal(metricSum(m, 'otelcol_authentik_webhook_rejected_total', { reason: 'unauthorized' }), 2);
-      assert.equal(metricSum(m, 'otelcol_authentik_webhook_rejected_total', { reason: 'too_large' }), 1);
-      assert.ok(metricSum(m, 'otelcol_authentik_webhook_accepted_total') >= 1000);
+      assert.equal(metricSum(m, 'otelcol_receiver_authentik_webhook_rejected', { reason: 'unauthorized' }), 2);
+      assert.equal(metricSum(m, 'otelcol_receiver_authentik_webhook_rejected', { reason: 'too_large' }), 1);
+      assert.ok(metricSum(m, 'otelcol_receiver_authentik_webhook_accepted') >= 1000);
       assert.ok(
-        metricSum(m, 'otelcol_authentik_dedupe_duplicates_total', { source: 'poll' }) > 0,
+        metricSum(m, 'otelcol_processor_authentik_dedupe_duplicates', { source: 'poll' }) > 0,
         'the poller saw pushed events and dropped them',
       );
-      assert.equal(metricSum(m, 'otelcol_authentik_webhook_push_healthy'), 1);
+      assert.equal(metricSum(m, 'otelcol_receiver_authentik_webhook_push_healthy'), 1);
       const health = (await (await fetch(s.healthUrl)).json()) as {
         components: Record<string, { message?: string }>;
       };
@@ -310,7 +310,7 @@ describe('push: webhooks within a second, polling as the safety net', () => {
       assert.equal(watch.seen.size, expected.size);
       const m = await scrape(s.metricsUrl);
       assert.ok(
-        metricSum(m, 'otelcol_authentik_dedupe_forwarded_total', { source: 'poll' }) > 0,
+        metricSum(m, 'otelcol_processor_authentik_dedupe_forwarded', { source: 'poll' }) > 0,
         'the poller filled the gap',
       );
       if (OTLP_URL) {

@@ -16,6 +16,8 @@ import type { ComponentSettings, Exporter, Host } from '../../component.ts';
 import { errorMessage, RetryableError } from '../../errors.ts';
 import type { LogsBatch } from '../../model.ts';
 import { retry } from '../retry.ts';
+import { BlockTracker } from '../blocked.ts';
+import { SinkHealth } from '../failure.ts';
 import type { SendingQueueConfig } from '../queue.ts';
 import { queueMetrics } from './common.ts';
 import type { QueueMetrics } from './common.ts';
@@ -41,6 +43,13 @@ export class MemoryQueue implements Exporter {
   #drained: (() => void) | undefined;
   #shutdown: Promise<void> | undefined;
   #full = false;
+  readonly #health: SinkHealth;
+  readonly #block: BlockTracker;
+  /** Items whose delivery failed at least once and is still being retried (their callers wait). */
+  readonly #failing = new Set<Item>();
+  /** Items being delivered. */
+  readonly #delivering = new Set<Item>();
+  #abandoned = false;
 
   constructor(settings: ComponentSettings, cfg: SendingQueueConfig, exporter: Exporter) {
     this.#settings = settings;
@@ -48,6 +57,19 @@ export class MemoryQueue implements Exporter {
     this.#exporter = exporter;
     this.capabilities = exporter.capabilities;
     this.#metrics = queueMetrics(settings, cfg.queue_size);
+    this.#health = new SinkHealth(settings);
+    this.#block = new BlockTracker(settings);
+  }
+
+  #updateBlocked(lastError?: string): void {
+    if (this.#failing.size > 0 || this.#full) {
+      this.#block.start(
+        this.#full
+          ? 'its sending queue is full'
+          : `a delivery its caller waits for keeps failing (${lastError ?? 'retrying'})`,
+        { queue_size: this.#cfg.queue_size, waiting: this.#waiting.length, in_flight: this.#inFlight },
+      );
+    } else this.#block.stop();
   }
 
   start(host: Host): Promise<void> {
@@ -72,12 +94,7 @@ export class MemoryQueue implements Exporter {
       }
       if (!this.#full) {
         this.#full = true;
-        this.#settings.logger.warn(
-          'sending queue is full; blocking the pipeline until a batch is delivered',
-          {
-            queue_size: this.#cfg.queue_size,
-          },
-        );
+        this.#updateBlocked();
       }
       await new Promise<void>((wake) => this.#blocked.push({ wake }));
     }
@@ -100,8 +117,10 @@ export class MemoryQueue implements Exporter {
       this.#blocked.shift()?.wake();
       if (this.#full && this.#waiting.length < this.#cfg.queue_size && this.#blocked.length === 0) {
         this.#full = false;
+        this.#updateBlocked();
       }
       this.#inFlight++;
+      this.#delivering.add(item);
       void this.#deliver(item);
     }
     if (this.#closing && this.#inFlight === 0 && this.#waiting.length === 0) this.#drained?.();
@@ -111,21 +130,46 @@ export class MemoryQueue implements Exporter {
     try {
       await retry(this.#cfg.retry_on_failure, () => this.#exporter.consume(item.batch), {
         signal: this.#abort.signal,
-        onRetry: (attempt, err, delayMs) =>
+        onRetry: (attempt, err, delayMs) => {
+          this.#health.failed(err, delayMs);
+          this.#failing.add(item);
+          this.#updateBlocked(errorMessage(err));
           this.#settings.logger.debug('sending queue: delivery failed, retrying', {
             attempt,
             delay_ms: delayMs,
             error: errorMessage(err),
             records: item.batch.length,
-          }),
+          });
+        },
       });
+      this.#health.succeeded();
       item.resolve();
     } catch (err) {
       item.reject(err);
     } finally {
+      this.#delivering.delete(item);
+      if (this.#failing.delete(item)) this.#updateBlocked();
       this.#inFlight--;
       this.#pump();
     }
+  }
+
+  /**
+   * Gives up on every batch not delivered yet (the collector is stopping and the drain ran out of
+   * time): retries stop, waiting and in-flight callers get a retryable error (so they keep their
+   * checkpoint), new calls are refused. `shutdown` still follows.
+   */
+  abandon(): void {
+    this.#abandoned = true;
+    this.#closing = true;
+    this.#abort.abort();
+    for (const b of this.#blocked.splice(0)) b.wake();
+    for (const item of this.#waiting.splice(0)) item.reject(this.#shuttingDown());
+    // Deliveries in progress may hang in the exporter's own retries: their callers are answered now
+    // (a late success only means the batch is delivered twice, never lost).
+    for (const item of this.#delivering) item.reject(this.#shuttingDown());
+    this.#metrics.size.set(0);
+    this.#pump();
   }
 
   shutdown(): Promise<void> {
@@ -136,7 +180,8 @@ export class MemoryQueue implements Exporter {
   async #doShutdown(): Promise<void> {
     this.#closing = true;
     for (const b of this.#blocked.splice(0)) b.wake();
-    if (this.#inFlight > 0 || this.#waiting.length > 0) {
+    // Abandoned: every caller was answered; stopping the exporter cuts the deliveries still running.
+    if (!this.#abandoned && (this.#inFlight > 0 || this.#waiting.length > 0)) {
       this.#settings.logger.info('sending queue: draining before shutdown', {
         waiting: this.#waiting.length,
         in_flight: this.#inFlight,
@@ -147,6 +192,7 @@ export class MemoryQueue implements Exporter {
       });
     }
     this.#abort.abort();
+    this.#block.close();
     await this.#exporter.shutdown();
   }
 }

@@ -23,6 +23,8 @@ import type { ComponentSettings, Exporter, Host } from '../../component.ts';
 import { errorMessage, isPermanent, RetryableError } from '../../errors.ts';
 import type { LogsBatch } from '../../model.ts';
 import { retry, RetriesExhaustedError, sleep } from '../retry.ts';
+import { BlockTracker } from '../blocked.ts';
+import { SinkHealth } from '../failure.ts';
 import type { SendingQueueConfig } from '../queue.ts';
 import { decodeBatch, encodeBatch } from './codec.ts';
 import { queueMetrics } from './common.ts';
@@ -63,6 +65,8 @@ export class PersistentQueue implements Exporter {
   #closing = false;
   #full = false;
   #shutdown: Promise<void> | undefined;
+  readonly #health: SinkHealth;
+  readonly #block: BlockTracker;
 
   constructor(
     settings: ComponentSettings,
@@ -90,6 +94,8 @@ export class PersistentQueue implements Exporter {
       'Disk bound of the persistent sending queue (max_size_mib).',
       labels,
     ).set(this.#maxBytes);
+    this.#health = new SinkHealth(settings);
+    this.#block = new BlockTracker(settings);
     this.#skipped = reasonCounter(
       settings.metrics,
       'otelcol_exporter_queue_skipped_records',
@@ -126,7 +132,12 @@ export class PersistentQueue implements Exporter {
         16 * MIB,
         Math.max(64 * 1024, Math.floor(this.#maxBytes / (4 * (this.#cfg.num_consumers + 2)))),
       );
-    const { wal, pending } = await Wal.open(dir, { segmentBytes, onSkipped: (s) => this.#onSkipped(s) });
+    const { wal, pending } = await Wal.open(dir, {
+      segmentBytes,
+      onSkipped: (s) => this.#onSkipped(s),
+      onStaleLock: (why) =>
+        this.#settings.logger.warn('sending queue: taking over a stale queue lock', { dir, reason: why }),
+    });
     this.#wal = wal;
     this.#pending.push(...pending);
     if (pending.length) {
@@ -221,7 +232,7 @@ export class PersistentQueue implements Exporter {
         this.#reservedCount += count;
         if (this.#full) {
           this.#full = false;
-          this.#settings.logger.info('sending queue: space available again, pipeline resumed');
+          this.#block.stop();
         }
         return;
       }
@@ -231,15 +242,12 @@ export class PersistentQueue implements Exporter {
       }
       if (!this.#full) {
         this.#full = true;
-        this.#settings.logger.warn(
-          'sending queue is full; blocking the pipeline until batches are delivered',
-          {
-            batches: stored,
-            queue_size: this.#cfg.queue_size,
-            bytes: this.#wal.diskBytes,
-            max_bytes: this.#maxBytes,
-          },
-        );
+        this.#block.start('sending queue is full; waiting until batches are delivered', {
+          batches: stored,
+          queue_size: this.#cfg.queue_size,
+          bytes: this.#wal.diskBytes,
+          max_bytes: this.#maxBytes,
+        });
       }
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
@@ -290,14 +298,17 @@ export class PersistentQueue implements Exporter {
     try {
       await retry(this.#cfg.retry_on_failure, () => this.#exporter.consume(batch), {
         signal: this.#abort.signal,
-        onRetry: (attempt, err, delayMs) =>
+        onRetry: (attempt, err, delayMs) => {
+          this.#health.failed(err, delayMs);
           this.#settings.logger.debug('sending queue: delivery failed, retrying', {
             attempt,
             delay_ms: delayMs,
             error: errorMessage(err),
             records: entry.items,
-          }),
+          });
+        },
       });
+      this.#health.succeeded();
     } catch (err) {
       if (this.#abort.signal.aborted) {
         // Shutting down: the batch stays in the log and is delivered after the next start.
@@ -331,6 +342,21 @@ export class PersistentQueue implements Exporter {
     }
   }
 
+  /**
+   * The collector is stopping and the drain ran out of time: callers waiting for room get a retryable
+   * error (they keep their checkpoint), new calls are refused. Stored batches stay; `shutdown` follows.
+   */
+  abandon(): void {
+    this.#closing = true;
+    this.#notify();
+  }
+
+  /** Batches and records still in the log (waiting or being delivered). */
+  get backlog(): { batches: number; records: number } {
+    const entries = [...this.#pending, ...[...this.#inFlight.values()].map((f) => f.entry)];
+    return { batches: entries.length, records: entries.reduce((n, e) => n + e.items, 0) };
+  }
+
   shutdown(): Promise<void> {
     this.#shutdown ??= this.#doShutdown();
     return this.#shutdown;
@@ -338,6 +364,7 @@ export class PersistentQueue implements Exporter {
 
   async #doShutdown(): Promise<void> {
     this.#closing = true;
+    this.#block.close();
     this.#notify();
     this.#abort.abort();
     this.#wakeConsumers();

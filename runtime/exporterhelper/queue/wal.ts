@@ -2,7 +2,10 @@
  * Write-ahead log of the persistent sending queue.
  *
  * Layout of the queue directory:
- * - `LOCK`: the pid of the process that owns the directory (a stale lock of a dead process is taken over).
+ * - `LOCK`: who owns the directory: `{"pid", "start", "hostname", "token"}` (JSON), created with O_EXCL
+ *   (`wx`) so two processes can never both take it. `start` is the owner's start time (Linux: field 22
+ *   of /proc/<pid>/stat), so a lock whose pid now belongs to another process (pid reuse after a crash,
+ *   even another node process) is recognised as stale and taken over; so is a lock of a dead process.
  * - `<seq>.seg`: a segment, an append-only file of batch records. `<seq>` is a zero-padded counter.
  * - `<seq>.ack`: the acknowledgements of that segment's batches (delivered or dropped).
  *
@@ -24,9 +27,11 @@
  * skipped and reported through `onSkipped`; the scan resynchronises on the next magic number. It never
  * throws because of file contents.
  */
-import { open, readdir, readFile, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat, unlink, mkdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -69,6 +74,8 @@ export interface WalOptions {
   segmentBytes: number;
   /** Called for every damaged or skipped record found while opening. */
   onSkipped?: (s: SkippedRecord) => void;
+  /** Called when a stale `LOCK` (its owner is gone) is taken over. */
+  onStaleLock?: (why: string) => void;
 }
 
 export type AckOutcome = 'delivered' | 'dropped';
@@ -207,25 +214,87 @@ function segName(seq: number): string {
   return String(seq).padStart(20, '0');
 }
 
-function isAlive(pid: number): boolean {
+/**
+ * Start time of a process, as an opaque string (Linux: clock ticks since boot, field 22 of
+ * /proc/<pid>/stat). Undefined when the process does not exist or there is no /proc.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) is in parentheses and may contain spaces: count from the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19]; // rest[0] is field 3 (state), so field 22 (starttime) is rest[19]
+  } catch {
+    return undefined;
+  }
+}
+
+function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  // A pid reused by an unrelated program (after a crash and a reboot) is not an owner.
+}
+
+interface LockOwner {
+  pid: number;
+  start?: string | undefined;
+  hostname?: string | undefined;
+  token?: string | undefined;
+}
+
+function parseLock(text: string): LockOwner | undefined {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { pid: Number(t) }; // written by earlier versions: a bare pid
   try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return /node|authentik/i.test(cmdline);
+    const v = JSON.parse(t) as Partial<LockOwner>;
+    if (typeof v.pid === 'number' && Number.isInteger(v.pid) && v.pid > 0) {
+      return { pid: v.pid, start: v.start, hostname: v.hostname, token: v.token };
+    }
   } catch {
-    return true; // no /proc (not Linux): trust the pid
+    // unreadable: stale (see takeLock)
   }
+  return undefined;
+}
+
+/** Lock tokens taken by this process (to tell an in-process leftover from one of an earlier process). */
+const heldTokens = new Set<string>();
+
+/** Why the owner recorded in a lock is not running any more, or undefined when it still runs. */
+function staleReason(o: LockOwner): string | undefined {
+  if (o.hostname !== undefined && o.hostname !== hostname()) return undefined; // cannot check: respect it
+  if (o.pid === process.pid) {
+    // Another instance in this very process that was never closed (an in-process restart), or an
+    // earlier process that had our pid: either way nobody else writes here.
+    return o.token !== undefined && heldTokens.has(o.token)
+      ? 'an earlier queue of this process did not release it'
+      : 'it was left by an earlier process with the same pid';
+  }
+  if (!pidExists(o.pid)) return `process ${o.pid} that held it is gone`;
+  const now = processStart(o.pid);
+  if (o.start !== undefined && now !== undefined && now !== o.start) {
+    return `pid ${o.pid} now belongs to another process (started at a different time)`;
+  }
+  if (o.start === undefined && now !== undefined) {
+    // A lock of an earlier version (bare pid): only a collector is a plausible owner.
+    try {
+      const cmd = readFileSync(`/proc/${o.pid}/cmdline`, 'utf8');
+      if (!/authentik-collector/.test(cmd)) return `pid ${o.pid} now belongs to another program`;
+    } catch {
+      return `process ${o.pid} that held it is gone`;
+    }
+  }
+  return undefined;
 }
 
 /** Thrown when another live process owns the queue directory. */
 export class WalLockedError extends Error {
   constructor(dir: string, pid: number) {
-    super(`queue directory ${dir} is in use by process ${pid}`);
+    super(
+      `queue directory ${dir} is in use by process ${pid}; give each collector its own storage directory, or delete ${join(dir, 'LOCK')} if that process no longer runs`,
+    );
     this.name = 'WalLockedError';
   }
 }
@@ -241,6 +310,7 @@ export class Wal {
   #running: Promise<void> | undefined;
   #closed = false;
   #diskBytes = 0;
+  #lockToken: string | undefined;
 
   private constructor(dir: string, opts: WalOptions) {
     this.dir = dir;
@@ -262,8 +332,9 @@ export class Wal {
    */
   static async open(dir: string, opts: WalOptions): Promise<{ wal: Wal; pending: WalEntry[] }> {
     await mkdir(dir, { recursive: true });
-    await takeLock(dir);
+    const token = await takeLock(dir, opts.onStaleLock);
     const wal = new Wal(dir, opts);
+    wal.#lockToken = token;
     const pending = await wal.#scan();
     return { wal, pending };
   }
@@ -399,7 +470,10 @@ export class Wal {
     this.#closed = true;
     await this.#running;
     for (const seg of this.#segments.values()) await closeSegmentFiles(seg);
-    await rm(join(this.dir, 'LOCK'), { force: true });
+    const lock = join(this.dir, 'LOCK');
+    const owner = parseLock(await readFile(lock, 'utf8').catch(() => ''));
+    if (this.#lockToken !== undefined) heldTokens.delete(this.#lockToken);
+    if (owner?.token === this.#lockToken) await rm(lock, { force: true });
   }
 
   #enqueue(op: Op): void {
@@ -533,7 +607,12 @@ export class Wal {
     payload.writeBigUInt64BE(BigInt(entry.id), 1);
     payload[9] = outcome === 'delivered' ? 0 : 1;
     const rec = frame(payload);
-    seg.ackFh ??= await open(seg.ackPath, 'a');
+    if (!seg.ackFh) {
+      seg.ackFh = await open(seg.ackPath, 'a');
+      // A new file's directory entry must be durable too, or a crash can lose the whole ack file
+      // (every batch of the segment would then be delivered again).
+      if (seg.ackSize === 0) await syncDir(this.dir);
+    }
     await writeFully(seg.ackFh, rec, null);
     touched.add(seg.ackFh);
     seg.ackSize += rec.length;
@@ -594,13 +673,43 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function takeLock(dir: string): Promise<void> {
+/**
+ * Takes `dir/LOCK` by exclusive create. A lock whose owner is gone (dead, or its pid reused by another
+ * process) is taken over; a live owner fails with {@link WalLockedError}. Returns the lock's token.
+ */
+async function takeLock(dir: string, onStale?: (why: string) => void): Promise<string> {
   const lock = join(dir, 'LOCK');
-  // A missing or unreadable lock, or one left by a dead process (crash, kill -9), is taken over.
-  const text = await readFile(lock, 'utf8').catch(() => '');
-  const pid = Number(text.trim());
-  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-    throw new WalLockedError(dir, pid);
+  const token = randomUUID();
+  const me = { pid: process.pid, start: processStart(process.pid), hostname: hostname(), token };
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    try {
+      const fh = await open(lock, 'wx', 0o600);
+      try {
+        await fh.writeFile(`${JSON.stringify(me)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await syncDir(dir);
+      heldTokens.add(token);
+      return token;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = parseLock(await readFile(lock, 'utf8').catch(() => ''));
+    if (!owner) {
+      // Being written by its creator right now, or left half-written by a crash.
+      const st = await stat(lock).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs < 1000) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+    }
+    const why = owner ? staleReason(owner) : 'its content is unreadable';
+    if (owner && why === undefined) throw new WalLockedError(dir, owner.pid);
+    onStale?.(why ?? 'stale');
+    await rm(lock, { force: true });
   }
-  await writeFile(lock, `${process.pid}\n`);
+  throw new Error(`cannot take the lock ${lock}: it keeps reappearing`);
 }
