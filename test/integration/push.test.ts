@@ -238,7 +238,10 @@ describe('push: webhooks within a second, polling as the safety net', () => {
       assert.deepEqual([...duplicates(watch.all)], [], 'no duplicate in the file');
       assert.equal(watch.seen.size, 1050);
       const m = await scrape(s.metricsUrl);
-      assert.equal(metricSum(m, 'otelcol_receiver_authentik_webhook_rejected', { reason: 'unauthorized' }), 2);
+      assert.equal(
+        metricSum(m, 'otelcol_receiver_authentik_webhook_rejected', { reason: 'unauthorized' }),
+        2,
+      );
       assert.equal(metricSum(m, 'otelcol_receiver_authentik_webhook_rejected', { reason: 'too_large' }), 1);
       assert.ok(metricSum(m, 'otelcol_receiver_authentik_webhook_accepted') >= 1000);
       assert.ok(
