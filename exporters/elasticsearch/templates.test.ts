@@ -249,7 +249,13 @@ describe('detection and install against a fake server', () => {
       ),
     );
     const r = await installTemplates(client, fullEs, 250);
-    assert.deepEqual(r.installed, []);
+    // Elastic's package has no change data stream: only ours (and the component templates it uses).
+    assert.deepEqual(r.installed.sort(), [
+      'authentik-collector-ecs@mappings',
+      'authentik-collector-logs-authentik.change',
+      'authentik-collector-logs-authentik.change@mappings',
+      'authentik-collector@settings',
+    ]);
     assert.deepEqual(r.upToDate, []);
     assert.deepEqual(
       r.fleetManaged.map((f) => [f.dataset, f.template, f.reason]),
@@ -259,8 +265,13 @@ describe('detection and install against a fake server', () => {
         ['authentik.group', 'logs-authentik.group', 'managed_by'],
       ],
     );
-    assert.equal(fake.requests.filter((q) => q.method === 'PUT').length, 0);
-    assert.equal(fake.templates.size, 0);
+    for (const d of ['event', 'user', 'group']) {
+      assert.ok(!fake.templates.has(`_index_template/authentik-collector-logs-authentik.${d}`), d);
+      assert.ok(
+        !fake.templates.has(`_component_template/authentik-collector-logs-authentik.${d}@mappings`),
+        d,
+      );
+    }
   });
 
   test('a template of the authentik package alone counts too; other data streams get ours', async () => {
@@ -278,6 +289,8 @@ describe('detection and install against a fake server', () => {
     );
     assert.deepEqual(r.installed.sort(), [
       'authentik-collector-ecs@mappings',
+      'authentik-collector-logs-authentik.change',
+      'authentik-collector-logs-authentik.change@mappings',
       'authentik-collector-logs-authentik.group',
       'authentik-collector-logs-authentik.group@mappings',
       'authentik-collector-logs-authentik.user',
@@ -346,7 +359,7 @@ describe('detection and install against a fake server', () => {
     fake.otherFault = (r) =>
       r.method === 'GET' && r.path.startsWith('/_index_template?') ? { status: 403 } : undefined;
     const r = await installTemplates(client, fullEs, 250);
-    assert.equal(r.installed.length, 8);
+    assert.equal(r.installed.length, TEMPLATE_COUNT);
     assert.deepEqual(r.fleetManaged, []);
   });
 

@@ -279,7 +279,10 @@ export async function loadConfig(
     for (const entry of components[kind].values()) {
       if (!inPipelines.has(entry.id)) continue;
       const refs = extensionRefs(entry.config, []);
-      if (entry.sendingQueue) refs.push(...extensionRefs({ sending_queue: entry.sendingQueue }, []));
+      if (entry.sendingQueue) {
+        // `sending_queue.storage: none` opts out of the automatic persistent queue: not a reference.
+        refs.push(...extensionRefs({ sending_queue: entry.sendingQueue }, []).filter((r) => r.id !== 'none'));
+      }
       for (const ref of refs) {
         const path = [SECTION_OF[kind], entry.id, ...ref.path];
         if (enabled.has(ref.id)) continue;
