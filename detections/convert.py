@@ -21,6 +21,11 @@ from sigma.validators.core import validators as core_validators
 from sigma.validation import SigmaValidator
 
 HERE = Path(__file__).resolve().parent
+
+
+def relative(err: object) -> str:
+    """An error message with the checkout's absolute path removed (the output must not depend on it)."""
+    return str(err).replace(str(HERE.parent) + "/", "")
 RULES = HERE / "rules"
 OUT = HERE / "converted"
 # These two download MITRE data at run time (no network in CI); tags are checked offline below.
@@ -84,7 +89,7 @@ def convert(coll: SigmaCollection) -> dict[str, str]:
                 else:
                     out = backend.convert_rule(rule)
             except Exception as e:  # noqa: BLE001 - a backend that cannot express a rule is recorded
-                converted[stem][target] = f"# not convertible: {e}"
+                converted[stem][target] = f"# not convertible: {relative(e)}"
                 continue
             if out:
                 converted[stem][target] = "\n".join(str(q) for q in out)
@@ -106,7 +111,7 @@ def convert(coll: SigmaCollection) -> dict[str, str]:
                     if q:
                         converted[stem][target] = "\n".join(str(x) for x in q)
                 except Exception as e:  # noqa: BLE001
-                    converted[stem][target] = f"# not convertible: {e}"
+                    converted[stem][target] = f"# not convertible: {relative(e)}"
     for rule in coll:
         stem = rule.source.path.stem
         entry: dict = {
