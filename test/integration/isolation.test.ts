@@ -129,8 +129,10 @@ service:
 
       // The failing exporter is visible: health and send_failed.
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      const failed = /otelcol_exporter_send_failed_log_records\{exporter="otlphttp"\} (\d+)/.exec(metrics);
-      assert.ok(failed && Number(failed[1]) > 0, 'send_failed has samples for otlphttp');
+      const failed = [
+        ...metrics.matchAll(/^otelcol_exporter_send_failed_log_records\{([^}]*)\} (\d+)/gm),
+      ].filter((m) => m[1]!.includes('exporter="otlphttp"'));
+      assert.ok(failed.reduce((n, m) => n + Number(m[2]), 0) > 0, 'send_failed has samples for otlphttp');
       const health = (await (await fetch(`http://127.0.0.1:${healthPort}/`)).json()) as {
         components: Record<string, { status: string }>;
       };
