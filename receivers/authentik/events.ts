@@ -20,7 +20,7 @@ import { nowHrTime } from '../../runtime/model.ts';
 import { errorMessage } from '../../runtime/errors.ts';
 import { sleep } from '../../runtime/exporterhelper/retry.ts';
 import type { Config } from './config.ts';
-import type { AuthentikClient, Page } from './client.ts';
+import type { AuthentikClient, Health, Page } from './client.ts';
 import { ApiError, InvalidPageError, StoppedError } from './client.ts';
 import type { BackfillState, CheckpointStore, EventsState, FrontierJson } from './checkpoint.ts';
 import { checkEventsState, EVENTS_KEY } from './checkpoint.ts';
@@ -28,7 +28,8 @@ import type { Delivery } from './deliver.ts';
 import { deliver } from './deliver.ts';
 import type { ReceiverMetrics } from './metrics.ts';
 import type { RecordFactory } from './records.ts';
-import type { Frontier, Read, Row, ScanEmit, ScanParams } from './scan.ts';
+import type { Frontier, Read, Row, ScanEmit, ScanParams, ServedSize } from './scan.ts';
+import { StallDetector, STALL_DEFAULTS } from './stall.ts';
 import { covered, scan } from './scan.ts';
 import { floorSecond, formatMicros, msToMicros, nowMicros, parseMicros, qlSecond } from './time.ts';
 import type { VersionState } from './version.ts';
@@ -40,8 +41,20 @@ export const EVENTS_PATH = '/api/v3/events/events/';
  * because on an unlicensed server the probe is a substring search over the whole event table.
  */
 const QL_REPROBE_MS = 24 * 3_600_000;
-/** Anonymous instance configuration; its `capabilities` list `is_enterprise` with a valid licence. */
+/** Anonymous instance configuration; `capabilities` lists `is_enterprise` when the enterprise app is installed. */
 const CONFIG_PATH = '/api/v3/root/config/';
+/** Licence state (any authenticated token): `status` valid / expiry_soon / limit_exceeded_* honour QL. */
+const LICENSE_PATH = '/api/v3/enterprise/license/summary/';
+
+/** Whether a licence summary says QL is honoured; undefined when the body is not a summary. */
+export function licenceValid(body: unknown): boolean | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const b = body as Record<string, unknown>;
+  if (typeof b.status === 'string')
+    return ['valid', 'expiry_soon', 'limit_exceeded_admin', 'limit_exceeded_user'].includes(b.status);
+  if (typeof b.valid === 'boolean') return b.valid; // before 2024.10: {valid, show_admin_warning, …}
+  return undefined;
+}
 /** Polls whose new-event counts size page 1. */
 const RATE_HISTORY = 12;
 /** Smallest and largest page of a count verification (the boundary must fall inside it). */
@@ -61,6 +74,26 @@ export interface EventsDeps {
   metrics: ReceiverMetrics;
   records: RecordFactory;
   version: VersionState;
+  /** Receiver health (stall conditions); optional in unit tests. */
+  health?: Health;
+  /** Overrides of the stall thresholds (tests). */
+  stall?: Partial<typeof STALL_DEFAULTS>;
+}
+
+/**
+ * Evidence (in nats) that the server orders ties by pk under `-created,pk` before responses are read
+ * in the total order: the sum of ln(k!) over tied runs seen sorted (a run of k rows in random order
+ * is sorted with probability 1/k!). ln(10^6): one chance in a million of trusting a server that
+ * ignores the pk.
+ */
+const TOTAL_ORDER_EVIDENCE = Math.log(1e6);
+/** Votes for one served page size before it is accepted as the server's clamp. */
+const CLAMP_VOTES = 2;
+
+function lnFactorial(k: number): number {
+  let x = 0;
+  for (let i = 2; i <= k; i++) x += Math.log(i);
+  return x;
 }
 
 /** The stored state (older checkpoints lack `verified` and `pageSize`). */
@@ -94,12 +127,31 @@ type Outcome =
 /** The QL server returned an event outside the filter: it does not honour it (any more). */
 class QlNotHonoured extends Error {}
 
+/**
+ * The stored frontier, with the total-order position (`pk`) and the malformed rows known covered
+ * (`bad`) as optional fields (checkpoints of earlier versions lack them; checkEventsState ignores them).
+ */
+type StoredFrontier = FrontierJson & { pk?: string; bad?: string[] };
+
 function frontierFromJson(j: FrontierJson): Frontier {
-  return { c: j.c === null ? null : BigInt(j.c), pks: new Set(j.pks) };
+  const x = j as StoredFrontier;
+  return {
+    c: j.c === null ? null : BigInt(j.c),
+    pks: new Set(j.pks),
+    ...(typeof x.pk === 'string' ? { pk: x.pk } : {}),
+    ...(Array.isArray(x.bad) ? { bad: new Set(x.bad.filter((b) => typeof b === 'string')) } : {}),
+  };
 }
 
 function frontierToJson(f: Frontier): FrontierJson {
-  return { c: f.c === null ? null : f.c.toString(), pks: [...f.pks] };
+  const out: StoredFrontier = { c: f.c === null ? null : f.c.toString(), pks: [...f.pks] };
+  if (f.pk !== undefined) out.pk = f.pk;
+  if (f.bad && f.bad.size > 0 && f.bad.size <= 1000) out.bad = [...f.bad];
+  return out;
+}
+
+function frontierKey(f: Frontier): string {
+  return `${String(f.c)}|${f.pk ?? ''}|${f.pks.size}|${f.bad?.size ?? 0}`;
 }
 
 function fmtDuration(ms: number): string {
@@ -114,6 +166,14 @@ export class EventsCollector {
   readonly #d: EventsDeps;
   readonly #overlap: bigint;
   #pageSize: number;
+  /** The server's page-size clamp, accepted on repeated evidence; undefined: not seen. */
+  #clamp: number | undefined;
+  readonly #clampVotes = new Map<number, number>();
+  readonly #served: ServedSize = { atLeast: 0 };
+  /** The server ignores the pk in `ordering=-created,pk` (ties came back out of pk order). */
+  #pkIgnored = false;
+  #tieEvidence = 0;
+  readonly #stall: StallDetector;
   #phase: 'backfill' | 'incremental' = 'incremental';
   #hw: bigint | null = null;
   readonly #window = new Map<string, bigint>();
@@ -153,6 +213,81 @@ export class EventsCollector {
     this.#d = d;
     this.#overlap = msToMicros(d.cfg.overlap);
     this.#pageSize = d.cfg.page_size;
+    this.#stall = new StallDetector({
+      ...STALL_DEFAULTS,
+      ...d.stall,
+      onChange: (reason, fields) => {
+        d.metrics.stall(reason !== undefined);
+        if (d.health) d.health.condition('events', reason, fields);
+        else if (reason !== undefined) d.settings.logger.warn(reason, fields);
+      },
+    });
+  }
+
+  /** Whether the scan is currently stalled (tests, diagnostics). */
+  get stalled(): boolean {
+    return this.#stall.stalled;
+  }
+
+  /** Whether responses are read in the total order `-created,pk` (verified from the responses). */
+  get totalOrder(): boolean {
+    return !this.#pkIgnored && this.#tieEvidence >= TOTAL_ORDER_EVIDENCE;
+  }
+
+  /** `ordering` of plain event requests: the total order unless the server was seen to ignore it. */
+  #ordering(): string {
+    return this.#pkIgnored ? '-created' : '-created,pk';
+  }
+
+  #ties(runs: number[], sorted: boolean): void {
+    if (this.#pkIgnored) return;
+    if (!sorted) {
+      this.#pkIgnored = true;
+      this.#tieEvidence = 0;
+      this.#d.settings.logger.warn(
+        'events: authentik does not order tied events by pk (ordering=-created,pk ignored); reading with ordering=-created, exact but unable to cross a block of about a page or more of identical created values',
+      );
+      return;
+    }
+    for (const k of runs) this.#tieEvidence += lnFactorial(k);
+  }
+
+  /** A response showed the size the server served; a smaller one becomes the clamp on repeated evidence. */
+  #servedSize(requested: number, served: number, exact: boolean): void {
+    if (served >= requested) {
+      if (this.#clamp !== undefined && served > this.#clamp) {
+        this.#d.settings.logger.info('authentik serves larger pages than before; following them', {
+          before: this.#clamp,
+          served,
+        });
+        this.#clamp = undefined;
+        this.#clampVotes.clear();
+        this.#pageSize = this.#d.cfg.page_size;
+        this.#dirty = true;
+      }
+      return;
+    }
+    if (this.#clamp !== undefined && served >= this.#clamp) return;
+    const votes = (this.#clampVotes.get(served) ?? 0) + (exact ? 1 : 1);
+    this.#clampVotes.set(served, votes);
+    if (votes < CLAMP_VOTES) return;
+    this.#clampVotes.clear();
+    this.#clamp = served;
+    this.#d.settings.logger.info('authentik clamps the page size; following its pages', {
+      requested,
+      served,
+    });
+    this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, served));
+    this.#dirty = true;
+  }
+
+  /**
+   * Largest slice the scan asks for: twice `page_size` (consecutive slices must overlap, so a slice
+   * of at most `page_size` rows would advance by much less than a page), at most the server's clamp.
+   */
+  #scanCeiling(): number {
+    const want = 2 * this.#d.cfg.page_size;
+    return Math.max(1, this.#clamp !== undefined ? Math.min(want, this.#clamp) : want);
   }
 
   /** Current phase, for tests and status. */
@@ -187,6 +322,7 @@ export class EventsCollector {
       const t0 = performance.now();
       try {
         await this.poll(signal);
+        this.#stall.progress();
         if (this.#lastPollError !== undefined) {
           log.info('event polls succeed again');
           this.#lastPollError = undefined;
@@ -232,9 +368,9 @@ export class EventsCollector {
       return;
     }
     const page = await this.#fetchDesc(this.#pageSize, 1, signal);
-    if (page.next !== 0 && page.results.length > 0 && page.results.length < this.#pageSize) {
-      this.#pageSize = page.results.length; // the server clamps the page size (2025.12+)
-    }
+    // A short page 1 that is not the last one hints at the server's clamp (2025.12+): one vote.
+    if (page.next !== 0 && page.results.length > 0 && page.results.length < this.#pageSize)
+      this.#servedSize(this.#pageSize, page.results.length, false);
     const rows = this.#parse(page);
     const top = rows[0];
     const mode = this.#d.cfg.backfill;
@@ -311,7 +447,10 @@ export class EventsCollector {
     // `floor` (backfill none) marks where skipped events end.
     const floor = s.floor === null ? null : frontierFromJson(s.floor);
     // The page size the server served last time (its clamp): positions the first request correctly.
-    if (s.pageSize !== undefined) this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, s.pageSize));
+    if (s.pageSize !== undefined) {
+      this.#clamp = Math.max(1, s.pageSize);
+      this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, s.pageSize));
+    }
     if (typeof s.verified === 'string') this.#edge = BigInt(s.verified);
     else if (this.#hw === null) this.#edge = floor?.c ?? null;
     else {
@@ -332,7 +471,7 @@ export class EventsCollector {
       floor: null,
       backfill: this.#backfill,
       verified: this.#edge === null ? null : this.#edge.toString(),
-      ...(this.#pageSize < this.#d.cfg.page_size ? { pageSize: this.#pageSize } : {}),
+      ...(this.#clamp !== undefined ? { pageSize: this.#clamp } : {}),
     };
   }
 
@@ -408,14 +547,21 @@ export class EventsCollector {
   // ---------------------------------------------------------------------------------------------
 
   async #fetchDesc(size: number, page: number, signal: AbortSignal): Promise<Page> {
+    await this.#beforeRequest(signal);
     const p = await this.#d.client.page(
       'events',
       EVENTS_PATH,
-      { ordering: '-created', page_size: size, page },
+      { ordering: this.#ordering(), page_size: size, page },
       signal,
     );
     this.lastPollRequests++;
     return p;
+  }
+
+  /** Stall accounting before each events request; waits out the rate cap while stalled. */
+  async #beforeRequest(signal: AbortSignal): Promise<void> {
+    const wait = this.#stall.beforeRequest();
+    if (wait > 0 && (await sleep(wait, signal))) throw new StoppedError();
   }
 
   /** Rows of a page; malformed records (no pk, bad `created`) are counted as dropped once each. */
@@ -455,22 +601,19 @@ export class EventsCollector {
     };
     if (await deliver(this.#d.delivery, 'events', rows.length, make))
       this.#d.metrics.emitted('events', rows.length);
+    this.#stall.progress();
   }
 
   #scanCallbacks(signal: AbortSignal) {
     return {
       fetch: (size: number, page: number, s: AbortSignal) => this.#fetchDesc(size, page, s),
       parse: (page: Page) => this.#parse(page),
-      pageSize: () => this.#pageSize,
-      clamp: (size: number) => {
-        if (size < this.#pageSize) {
-          this.#d.settings.logger.info('authentik clamps the page size; following its pages', {
-            requested: this.#d.cfg.page_size,
-            served: size,
-          });
-          this.#pageSize = size;
-        }
-      },
+      pageSize: () => this.#scanCeiling(),
+      totalOrder: () => this.totalOrder,
+      ties: (runs: number[], sorted: boolean) => this.#ties(runs, sorted),
+      served: this.#served,
+      servedSize: (requested: number, served: number, exact: boolean) =>
+        this.#servedSize(requested, served, exact),
       concurrency: this.#d.maxConcurrent,
       onResync: (reason: string) => {
         this.#d.metrics.resync();
@@ -536,6 +679,8 @@ export class EventsCollector {
       accept: () => true,
       emit: async (e: ScanEmit) => {
         await this.#deliver(e.rows, e.read.page);
+        if (e.rows.length === 0 && frontierKey(e.frontier) !== frontierKey(frontierFromJson(bf.frontier)))
+          this.#stall.progress();
         for (const r of e.rows) if (r.c >= handoverEdge) handover.set(r.pk, r.c.toString());
         bf.frontier = frontierToJson(e.frontier);
         bf.hint = e.hint;
@@ -619,22 +764,39 @@ export class EventsCollector {
     let caps: unknown;
     if ('body' in r && r.body !== null && typeof r.body === 'object')
       caps = (r.body as Record<string, unknown>).capabilities;
-    if (Array.isArray(caps)) {
-      if (caps.includes('is_enterprise')) return true;
+    if (!Array.isArray(caps))
+      return this.#noQl(`could not read ${CONFIG_PATH}`, 'kind' in r ? r.kind : 'no capabilities');
+    if (!caps.includes('is_enterprise')) {
       this.#ql = 'no';
       this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
       this.#d.settings.logger.debug(
-        'events: no enterprise licence (root/config); QL search not probed, polling with ordering=-created',
+        'events: the enterprise app is not installed (root/config); QL search not probed, polling with ordering=-created,pk',
       );
       return false;
     }
+    // `is_enterprise` only says the enterprise app is installed (real 2023.10.7 and 2025.12.4 list it
+    // without a licence): the licence summary says whether QL is honoured.
+    const l = await this.#d.client.tryJson('version', LICENSE_PATH, signal);
+    this.lastPollRequests++;
+    const licensed = 'body' in l ? licenceValid(l.body) : undefined;
+    if (licensed === true) return true;
+    if (licensed === false) {
+      this.#ql = 'no';
+      this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
+      this.#d.settings.logger.debug('events: no valid enterprise licence; QL search not probed');
+      return false;
+    }
+    return this.#noQl(`could not read ${LICENSE_PATH}`, 'kind' in l ? l.kind : 'unexpected body');
+  }
+
+  #noQl(why: string, reason: string): false {
     this.#ql = 'no';
     this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
     if (!this.#configFailLogged) {
       this.#configFailLogged = true;
       this.#d.settings.logger.info(
-        `events: could not read ${CONFIG_PATH} to check for an enterprise licence; not using QL search, polling with ordering=-created`,
-        { reason: 'kind' in r ? r.kind : 'no capabilities in the response' },
+        `events: ${why} to check for an enterprise licence; not using QL search, polling with ordering=-created,pk`,
+        { reason },
       );
     }
     return false;
@@ -914,6 +1076,7 @@ export class EventsCollector {
     const expected = rows.filter((r) => r.c >= bound).map((r) => r.pk);
     let got: Row[];
     try {
+      await this.#beforeRequest(signal);
       const page = await this.#d.client.page(
         'events',
         EVENTS_PATH,
@@ -960,6 +1123,7 @@ export class EventsCollector {
       got = await this.#readNew(
         signal,
         async (size, page, s) => {
+          await this.#beforeRequest(s);
           const p = await this.#d.client.page(
             'events',
             EVENTS_PATH,
@@ -1010,6 +1174,7 @@ export class EventsCollector {
     for (let i = 0; i < 100_000; i++) {
       let pg: Page;
       try {
+        await this.#beforeRequest(signal);
         pg = await this.#d.client.page(
           'events',
           EVENTS_PATH,

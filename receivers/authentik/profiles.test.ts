@@ -178,7 +178,7 @@ describe('enterprise QL search', () => {
     });
   }
 
-  test('without a license QL is not probed (root/config has no is_enterprise): no substring search', async () => {
+  test('without a licence QL is not probed (root/config lists is_enterprise, the licence summary says unlicensed): no substring search', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
       const sink = new SinkConsumer();
       const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
@@ -188,6 +188,7 @@ describe('enterprise QL search', () => {
         await waitFor(() => ofDataset(sink, 'authentik.event').length === 2003, 10_000, 10);
         assert.equal(em.requests.filter((q) => q.query.search !== undefined).length, 0, 'no QL probe');
         assert.equal(em.requests.filter((q) => q.path === '/api/v3/root/config/').length, 1);
+        assert.equal(em.requests.filter((q) => q.path === '/api/v3/enterprise/license/summary/').length, 1);
       } finally {
         await r.shutdown();
       }
@@ -195,9 +196,14 @@ describe('enterprise QL search', () => {
   });
 
   /** An unlicensed emulator behind a front that rewrites (or fails) /api/v3/root/config/. */
-  const configFront = async (em: Emulator, config: (res: http.ServerResponse) => void) => {
+  const configFront = async (
+    em: Emulator,
+    config: (res: http.ServerResponse) => void,
+    licence?: (res: http.ServerResponse) => void,
+  ) => {
     const front = http.createServer((req, res) => {
       if ((req.url ?? '').startsWith('/api/v3/root/config/')) return config(res);
+      if (licence && (req.url ?? '').startsWith('/api/v3/enterprise/license/summary/')) return licence(res);
       const up = http.request(`${em.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
         res.writeHead(r2.statusCode ?? 502, r2.headers);
         r2.pipe(res);
@@ -217,10 +223,16 @@ describe('enterprise QL search', () => {
 
   test('a licence announced but QL not honoured (silent substring fallback) is detected and not used', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
-      const front = await configFront(em, (res) =>
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ capabilities: ['can_geo_ip', 'is_enterprise'] })),
+      const front = await configFront(
+        em,
+        (res) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ capabilities: ['can_geo_ip', 'is_enterprise'] })),
+        (res) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ status: 'valid', internal_users: 1, external_users: 0 })),
       );
       const sink = new SinkConsumer();
       const { r } = await start({ ...em, url: front.url }, sink, {

@@ -865,12 +865,23 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (authErr) return authErr;
     const known =
       path === '/api/v3/admin/version/' ||
+      path === '/api/v3/enterprise/license/summary/' ||
       path === '/api/v3/events/events/' ||
       path === '/api/v3/core/users/' ||
       path === '/api/v3/core/groups/' ||
       path.startsWith('/api/v3/events/events/');
     if (!known) return json(404, { detail: 'Not found.' });
     if (method !== 'GET') return json(405, { detail: `Method "${method}" not allowed.` });
+    if (path === '/api/v3/enterprise/license/summary/') {
+      // Any authenticated user may read it (permission IsAuthenticated); `status` per LicenseSummary.
+      return json(200, {
+        internal_users: enterprise ? 100 : 0,
+        external_users: enterprise ? 100 : 0,
+        status: enterprise ? 'valid' : 'unlicensed',
+        latest_valid: isoMicros(enterprise ? nowUs + 365 * US_PER_DAY : 0),
+        license_flags: [],
+      });
+    }
     if (path === '/api/v3/admin/version/') {
       return json(200, {
         version_current: info.versionCurrent,
