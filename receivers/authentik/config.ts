@@ -70,6 +70,12 @@ const eventsSchema = z.strictObject({
    * late commits exactly cancelled by deletions of recent events, at the cost of reading every event twice.
    */
   verify_reread: z.boolean().default(false),
+  /**
+   * An events checkpoint that exists but cannot be read (damaged file, invalid content): `fail` stops
+   * the collector (exit 1) naming the file; `backfill` logs an error and starts over as on a first
+   * start (as configured by `backfill`).
+   */
+  on_corrupt_checkpoint: z.enum(['fail', 'backfill']).default('fail'),
 });
 
 const usersSchema = z.strictObject({
@@ -220,6 +226,7 @@ export function createDefaultConfig(): Record<string, unknown> {
       use_ql: true,
       verify_interval: '5m',
       verify_reread: false,
+      on_corrupt_checkpoint: 'fail',
     },
     users: { enabled: true, interval: '1h', page_size: 100, changes_interval: '5m' },
     groups: { enabled: true, interval: '1h', page_size: 100 },

@@ -23,7 +23,7 @@ import type { Config } from './config.ts';
 import type { AuthentikClient, Health, Page } from './client.ts';
 import { ApiError, InvalidPageError, StoppedError } from './client.ts';
 import type { BackfillState, CheckpointStore, EventsState, FrontierJson } from './checkpoint.ts';
-import { checkEventsState, EVENTS_KEY } from './checkpoint.ts';
+import { checkEventsState, CorruptCheckpointError, EVENTS_KEY } from './checkpoint.ts';
 import type { Delivery } from './deliver.ts';
 import { deliver } from './deliver.ts';
 import type { ReceiverMetrics } from './metrics.ts';
@@ -290,6 +290,38 @@ export class EventsCollector {
     return Math.max(1, this.#clamp !== undefined ? Math.min(want, this.#clamp) : want);
   }
 
+  #preloaded: { state: StoredEventsState | undefined } | undefined;
+
+  /**
+   * Reads the checkpoint (called by the receiver's start, so that a damaged one stops the collector
+   * before anything is read). Throws a message naming the file and the way out, unless
+   * `on_corrupt_checkpoint: backfill`, which logs it and starts as on a first start.
+   */
+  async load(): Promise<StoredEventsState | undefined> {
+    try {
+      const state = await this.#d.store.load(EVENTS_KEY, checkEventsState, { strict: true });
+      this.#preloaded = { state };
+      return state;
+    } catch (e) {
+      if (!(e instanceof CorruptCheckpointError)) throw e;
+      if (this.#d.cfg.on_corrupt_checkpoint === 'backfill') {
+        this.#d.settings.logger.error(
+          'events checkpoint is damaged; on_corrupt_checkpoint: backfill, so starting over as on a first start (events.backfill)',
+          { file: e.file, key: e.key, reason: e.reason, backfill: this.#d.cfg.backfill.kind },
+        );
+        this.#preloaded = { state: undefined };
+        return undefined;
+      }
+      throw new Error(
+        `events checkpoint ${e.file !== undefined ? `file ${e.file}` : `"${e.key}"`} is damaged (${e.reason}); ` +
+          'nothing was read, so nothing is lost. Restore the file from a backup, or delete it, or set ' +
+          'events.on_corrupt_checkpoint: backfill to start over as on a first start (events.backfill ' +
+          'decides how much history is read again; with "all" events already delivered are delivered again)',
+        { cause: e },
+      );
+    }
+  }
+
   /** Current phase, for tests and status. */
   get phase(): 'backfill' | 'incremental' {
     return this.#phase;
@@ -357,7 +389,8 @@ export class EventsCollector {
   /** Loads the checkpoint, or positions a first run according to `backfill`. */
   async #init(signal: AbortSignal): Promise<void> {
     const log = this.#d.settings.logger;
-    const loaded = await this.#d.store.load(EVENTS_KEY, checkEventsState);
+    const loaded = this.#preloaded !== undefined ? this.#preloaded.state : await this.load();
+    this.#preloaded = undefined;
     if (loaded) {
       this.#apply(loaded);
       log.info('events: resuming from checkpoint', {
