@@ -456,7 +456,7 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
       let top = inRange[0]!;
       for (const x of inRange) if (x.r.c > top.r.c || (x.r.c === top.r.c && x.r.pk < top.r.pk)) top = x;
       const t = top.r;
-      if (f.c === null || t.c > f.c || (t.c === f.c && !covered(t, f)) || (t.c === f.c && tot)) {
+      if (f.c === null || t.c >= f.c) {
         const same = f.c === t.c;
         if (tot) {
           // A position: everything at t.c with pk >= t.pk is now covered.

@@ -65,6 +65,11 @@ export interface EmulatorOptions {
    * `capabilities` whether or not a licence is present, as both real releases (2023.10.7, 2025.12.4) do
    */
   enterpriseApp?: boolean;
+  /**
+   * `pk` as a second ordering term orders tied rows (default true, as on both real releases); false
+   * emulates a server that ignores it (tied rows then come back in a fresh order per request)
+   */
+  honourPkOrdering?: boolean;
   /** override the profile's max page size (2025.12+: 100; older: unbounded) */
   maxPageSize?: number;
   /** override the profile's default page size (2025.12+: 20; older: 100) */

@@ -190,6 +190,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   if (!info) throw new Error(`unknown version profile ${String(profile)}`);
   const enterprise = opts.enterprise ?? false;
   const enterpriseApp = opts.enterpriseApp ?? true;
+  const honourPk = opts.honourPkOrdering ?? true;
   /** One-shot hooks run between a list's COUNT and its rows (see listEvents). */
   const betweenCountAndRows: (() => void)[] = [];
   const defSize = opts.defaultPageSize ?? info.defaultPageSize;
@@ -544,7 +545,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       const end = Math.min(n, pg.offset + pg.size);
       const gis: number[] = [];
       for (let i = pg.offset; i < end; i++) gis.push(giAt(i));
-      if (fast) arrangeTies(gis, pg.offset, n, giAt, order[1]);
+      if (fast) arrangeTies(gis, pg.offset, n, giAt, honourPk ? order[1] : undefined);
       return json(200, envelope(pg, gis.map(materialise)));
     });
   }
