@@ -621,15 +621,18 @@ export class EventsCollector {
   }
 
   /** Delivers rows (oldest first) as one batch; rebuilds records from the page text on re-offers. */
-  async #deliver(rows: Row[], page: Page | undefined): Promise<void> {
+  async #deliver(rows: Row[], page: Page | undefined | (Page | undefined)[]): Promise<void> {
     if (rows.length === 0) return;
     const observed = nowHrTime();
     const records = this.#d.records;
+    const pages = (Array.isArray(page) ? page : [page]).filter((p) => p !== undefined);
     const make = (attempt: number) => {
-      if (attempt === 1 || page === undefined) return rows.map((r) => records.event(r.raw, observed));
+      if (attempt === 1 || pages.length === 0) return rows.map((r) => records.event(r.raw, observed));
       const fresh = new Map<string, Record<string, unknown>>();
-      const parsed = JSON.parse(page.text) as { results: Record<string, unknown>[] };
-      for (const raw of parsed.results) if (typeof raw.pk === 'string') fresh.set(raw.pk, raw);
+      for (const pg of pages) {
+        const parsed = JSON.parse(pg.text) as { results: Record<string, unknown>[] };
+        for (const raw of parsed.results) if (typeof raw.pk === 'string') fresh.set(raw.pk, raw);
+      }
       return rows.map((r) => records.event(fresh.get(r.pk) ?? r.raw, observed));
     };
     if (await deliver(this.#d.delivery, 'events', rows.length, make))
@@ -711,14 +714,14 @@ export class EventsCollector {
       hintCount: bf.count,
       accept: () => true,
       emit: async (e: ScanEmit) => {
-        await this.#deliver(e.rows, e.read.page);
+        await this.#deliver(e.rows, e.pages ?? e.read.page);
         if (e.rows.length === 0 && frontierKey(e.frontier) !== frontierKey(frontierFromJson(bf.frontier)))
           this.#stall.progress();
         for (const r of e.rows) if (r.c >= handoverEdge) handover.set(r.pk, r.c.toString());
         bf.frontier = frontierToJson(e.frontier);
         bf.hint = e.hint;
         bf.count = e.count;
-        bf.pagesDone++;
+        bf.pagesDone += e.pages?.length ?? 1;
         bf.emitted += e.rows.length;
         bf.pagesTotal = Math.max(bf.pagesTotal, bf.pagesDone + Math.ceil(e.hint / this.#pageSize));
         if (e.read.s === 0) bf.pagesTotal = bf.pagesDone;
@@ -885,7 +888,7 @@ export class EventsCollector {
         n += e.rows.length;
         // The read at the top ends the scan: the caller looks at it before the delivery.
         if (e.read.s === 0 && beforeTop) await beforeTop(n, e.read, e.rows);
-        await this.#deliver(e.rows, e.read.page);
+        await this.#deliver(e.rows, e.pages ?? e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
       },
@@ -1048,7 +1051,7 @@ export class EventsCollector {
       emit: async (e: ScanEmit) => {
         for (const r of e.read.rows) if (x === null || r.c >= x) seen.add(r.pk);
         if (hwStart !== null) for (const r of e.rows) if (r.c <= hwStart) late++;
-        await this.#deliver(e.rows, e.read.page);
+        await this.#deliver(e.rows, e.pages ?? e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
       },

@@ -220,7 +220,15 @@ export interface ScanEmit {
   /** Estimated rank of the new frontier's edge (for resuming) and the count it was measured at. */
   hint: number;
   count: number;
+  /**
+   * The pages whose rows these are (oldest first): deliveries queued behind a slow one are merged into
+   * one batch (ordered, one checkpoint), so `read` is the newest of them. Absent: just `read.page`.
+   */
+  pages?: (Page | undefined)[];
 }
+
+/** Largest merged delivery (rows): beyond it the reads wait for the delivery in progress. */
+const MAX_MERGED_ROWS = 5_000;
 
 export interface ScanParams {
   /**
@@ -404,25 +412,35 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
   // Deliveries run in order, behind the reads: while page k is delivered, pages k+1.. are fetched.
   // At most `concurrency` deliveries wait; `drain()` waits for all of them (and rethrows a failure).
   let emitChain: Promise<void> = Promise.resolve();
-  let emitting = 0;
   let emitError: { e: unknown } | undefined;
   const failure = (): { e: unknown } | undefined => emitError;
   const waiters: (() => void)[] = [];
+  // A delivery waiting behind the one in progress absorbs the next ones (one batch, one checkpoint).
+  let waiting: ScanEmit | undefined;
   const queueEmit = async (e: ScanEmit): Promise<void> => {
     if (emitError) throw emitError.e;
-    emitting++;
-    emitChain = emitChain.then(async () => {
-      try {
-        if (!emitError) await p.emit(e);
-      } catch (err) {
-        emitError ??= { e: err };
-      } finally {
-        emitting--;
+    const w = waiting;
+    if (pipelined && w && w.rows.length + e.rows.length <= MAX_MERGED_ROWS) {
+      waiting = {
+        ...e,
+        rows: [...w.rows, ...e.rows],
+        pages: [...(w.pages ?? [w.read.page]), e.read.page],
+      };
+    } else {
+      while (waiting && !emitError) await new Promise<void>((r) => waiters.push(r));
+      waiting = { ...e, pages: [e.read.page] };
+      emitChain = emitChain.then(async () => {
+        const job = waiting!;
+        waiting = undefined;
         waiters.shift()?.();
-      }
-    });
-    while (emitting > Math.max(1, p.concurrency) - 1 && !emitError) {
-      await new Promise<void>((r) => waiters.push(r));
+        try {
+          if (!emitError) await p.emit(job);
+        } catch (err) {
+          emitError ??= { e: err };
+        } finally {
+          waiters.shift()?.();
+        }
+      });
     }
     if (!pipelined) await emitChain;
     const err = failure();
