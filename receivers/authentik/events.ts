@@ -30,39 +30,27 @@ import type { ReceiverMetrics } from './metrics.ts';
 import type { RecordFactory } from './records.ts';
 import type { Frontier, Read, Row, ScanEmit, ScanParams, ServedSize } from './scan.ts';
 import { StallDetector, STALL_DEFAULTS } from './stall.ts';
+import { BackfillProgress } from './events-backfill.ts';
+import {
+  CONFIG_PATH,
+  LICENSE_PATH,
+  licenceValid,
+  QL_REPROBE_MS,
+  qlHonoured,
+  QlNotHonoured,
+} from './events-ql.ts';
+import { countLate, forgetUnseen } from './events-rescan.ts';
+import type { Outcome } from './events-decide.ts';
+import { decideAfterNew, firstPageSize, judgeProbe, measure, probePlan } from './events-decide.ts';
+import { frontierFromJson, frontierKey, frontierToJson } from './events-state.ts';
 import { covered, scan } from './scan.ts';
 import { floorSecond, formatMicros, msToMicros, nowMicros, parseMicros, qlSecond } from './time.ts';
 import type { VersionState } from './version.ts';
 
 export const EVENTS_PATH = '/api/v3/events/events/';
 
-/**
- * How long a negative QL probe is trusted before probing again (a license may be added). Long,
- * because on an unlicensed server the probe is a substring search over the whole event table.
- */
-const QL_REPROBE_MS = 24 * 3_600_000;
-/** Anonymous instance configuration; `capabilities` lists `is_enterprise` when the enterprise app is installed. */
-const CONFIG_PATH = '/api/v3/root/config/';
-/** Licence state (any authenticated token): `status` valid / expiry_soon / limit_exceeded_* honour QL. */
-const LICENSE_PATH = '/api/v3/enterprise/license/summary/';
-
-/** Whether a licence summary says QL is honoured; undefined when the body is not a summary. */
-export function licenceValid(body: unknown): boolean | undefined {
-  if (body === null || typeof body !== 'object') return undefined;
-  const b = body as Record<string, unknown>;
-  if (typeof b.status === 'string')
-    return ['valid', 'expiry_soon', 'limit_exceeded_admin', 'limit_exceeded_user'].includes(b.status);
-  if (typeof b.valid === 'boolean') return b.valid; // before 2024.10: {valid, show_admin_warning, …}
-  return undefined;
-}
 /** Polls whose new-event counts size page 1. */
 const RATE_HISTORY = 12;
-/** Smallest and largest page of a count verification (the boundary must fall inside it). */
-const PROBE_MIN = 10;
-const PROBE_MAX = 20;
-/** Progress log cadence of the backfill. */
-const PROGRESS_PAGES = 50;
-const PROGRESS_MS = 30_000;
 
 export interface EventsDeps {
   client: AuthentikClient;
@@ -115,51 +103,6 @@ export interface PollStats {
   late: number;
   /** Page size of the last poll's first request. */
   firstPageSize: number;
-}
-
-/** What a plain poll does after reading the new events (see #decide). */
-type Outcome =
-  | { kind: 'count'; count: number; verified: boolean }
-  | { kind: 'verified'; countRef: number | null }
-  | { kind: 'reread'; count: number | undefined }
-  | { kind: 'mismatch'; rank: number | undefined; count: number | undefined };
-
-/** The QL server returned an event outside the filter: it does not honour it (any more). */
-class QlNotHonoured extends Error {}
-
-/**
- * The stored frontier, with the total-order position (`pk`) and the malformed rows known covered
- * (`bad`) as optional fields (checkpoints of earlier versions lack them; checkEventsState ignores them).
- */
-type StoredFrontier = FrontierJson & { pk?: string; bad?: string[] };
-
-function frontierFromJson(j: FrontierJson): Frontier {
-  const x = j as StoredFrontier;
-  return {
-    c: j.c === null ? null : BigInt(j.c),
-    pks: new Set(j.pks),
-    ...(typeof x.pk === 'string' ? { pk: x.pk } : {}),
-    ...(Array.isArray(x.bad) ? { bad: new Set(x.bad.filter((b) => typeof b === 'string')) } : {}),
-  };
-}
-
-function frontierToJson(f: Frontier): FrontierJson {
-  const out: StoredFrontier = { c: f.c === null ? null : f.c.toString(), pks: [...f.pks] };
-  if (f.pk !== undefined) out.pk = f.pk;
-  if (f.bad && f.bad.size > 0 && f.bad.size <= 1000) out.bad = [...f.bad];
-  return out;
-}
-
-function frontierKey(f: Frontier): string {
-  return `${String(f.c)}|${f.pk ?? ''}|${f.pks.size}|${f.bad?.size ?? 0}`;
-}
-
-function fmtDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '?';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 export class EventsCollector {
@@ -671,11 +614,6 @@ export class EventsCollector {
     const upper = BigInt(bf.upper);
     const handoverEdge = upper - this.#overlap;
     const handover = new Map(bf.handover);
-    const t0 = Date.now();
-    const emittedAtStart = bf.emitted;
-    const pagesAtStart = bf.pagesDone;
-    let lastLogPages = bf.pagesDone;
-    let lastLogAt = Date.now();
     if (bf.pagesDone > 0) {
       log.info('events: resuming backfill', {
         pagesDone: bf.pagesDone,
@@ -684,27 +622,7 @@ export class EventsCollector {
       });
     }
     this.#d.metrics.backfill(bf.pagesDone, bf.pagesTotal);
-    const progress = (force: boolean) => {
-      const now = Date.now();
-      if (!force && bf.pagesDone - lastLogPages < PROGRESS_PAGES && now - lastLogAt < PROGRESS_MS) return;
-      lastLogPages = bf.pagesDone;
-      lastLogAt = now;
-      const secs = (now - t0) / 1000;
-      const rate = secs > 0 ? (bf.emitted - emittedAtStart) / secs : 0;
-      const pageRate = secs > 0 ? (bf.pagesDone - pagesAtStart) / secs : 0;
-      const remaining = Math.max(0, bf.pagesTotal - bf.pagesDone);
-      const eta = pageRate > 0 ? (remaining / pageRate) * 1000 : NaN;
-      log.info(
-        `events backfill: ${bf.pagesDone}/${bf.pagesTotal} pages, ${bf.emitted} events, ${Math.round(rate)} events/s, ETA ${fmtDuration(eta)}`,
-        {
-          pagesDone: bf.pagesDone,
-          pagesTotal: bf.pagesTotal,
-          events: bf.emitted,
-          eventsPerSecond: Math.round(rate),
-          etaSeconds: Number.isFinite(eta) ? Math.round(eta / 1000) : null,
-        },
-      );
-    };
+    const progress = new BackfillProgress(bf, log);
 
     await scan({
       ...this.#scanCallbacks(signal),
@@ -721,19 +639,16 @@ export class EventsCollector {
         bf.frontier = frontierToJson(e.frontier);
         bf.hint = e.hint;
         bf.count = e.count;
-        bf.pagesDone += e.pages?.length ?? 1;
-        bf.emitted += e.rows.length;
-        bf.pagesTotal = Math.max(bf.pagesTotal, bf.pagesDone + Math.ceil(e.hint / this.#pageSize));
-        if (e.read.s === 0) bf.pagesTotal = bf.pagesDone;
+        progress.delivered(e.pages?.length ?? 1, e.rows.length, e.hint, this.#pageSize, e.read.s === 0);
         bf.handover = [...handover];
         await this.#save();
         this.#d.metrics.backfill(bf.pagesDone, bf.pagesTotal);
-        progress(false);
+        progress.report(false);
       },
     });
     bf.pagesTotal = bf.pagesDone;
     this.#d.metrics.backfill(bf.pagesDone, bf.pagesTotal);
-    progress(true);
+    progress.report(true);
     // Hand over to the incremental poller: everything up to `upper` was delivered.
     this.#phase = 'incremental';
     this.#backfill = null;
@@ -844,19 +759,7 @@ export class EventsCollector {
    * must reach an event strictly older than hw to prove it left no gap). Clamped to [10, page_size].
    */
   #firstPageSize(now: number): number {
-    const P = this.#pageSize;
-    if (this.#lastPollAt === undefined || this.#rates.length === 0) return P;
-    let n = 0;
-    let ms = 0;
-    for (const x of this.#rates) {
-      n += x.n;
-      ms += x.ms;
-    }
-    const rate = ms > 0 ? n / ms : 0;
-    let excess = 0;
-    for (const x of this.#rates) excess = Math.max(excess, x.n - rate * x.ms);
-    const k = Math.ceil(rate * (now - this.#lastPollAt) + Math.max(2, excess)) + 2;
-    return Math.max(Math.min(10, P), Math.min(P, k));
+    return firstPageSize(this.#rates, this.#lastPollAt, now, this.#pageSize);
   }
 
   /**
@@ -955,23 +858,20 @@ export class EventsCollector {
     fresh: ReadonlySet<string>,
   ): Promise<Outcome> {
     const count = last?.count;
-    const consistent = this.#countRef !== null && count !== undefined && count === this.#countRef + n;
-    if (consistent) this.stats.countOk++;
-    const due = Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
     const known = this.#known(this.#edge) + fresh.size;
     const isKnown = (pk: string) => this.#window.has(pk) || fresh.has(pk);
-    // When page 1 reaches E (a quiet list), verifying costs nothing: always do it then.
-    const top = this.#measureTop(last);
-    const topAgrees = top === undefined ? undefined : top.rank === known && top.above.every(isKnown);
-    if (consistent && !due && topAgrees !== false) {
-      return { kind: 'count', count, verified: topAgrees === true };
-    }
-    if (due && this.#d.cfg.verify_reread) return { kind: 'reread', count };
-    if (top !== undefined) {
-      return topAgrees
-        ? { kind: 'verified', countRef: count ?? null }
-        : { kind: 'mismatch', rank: top.rank, count };
-    }
+    const d = decideAfterNew({
+      countRef: this.#countRef,
+      count,
+      n,
+      due: Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval,
+      verifyReread: this.#d.cfg.verify_reread,
+      known,
+      top: this.#measureTop(last),
+      isKnown,
+    });
+    if (d.consistent) this.stats.countOk++;
+    if (d.outcome !== 'probe') return d.outcome;
     const { size, page } = probePlan(known, this.#pageSize);
     this.stats.probes++;
     this.#d.metrics.verifyRequest();
@@ -984,43 +884,14 @@ export class EventsCollector {
     }
     this.#d.version.refine('events', pg.envelope, pg.results);
     const s = pg.results.length > 0 && pg.startIndex > 0 ? pg.startIndex - 1 : (page - 1) * size;
-    const m = this.#measure(pg.results, s, pg.next === 0, this.#edge);
-    if (m === undefined || !m.above.every(isKnown))
-      return { kind: 'mismatch', rank: m?.rank, count: pg.count };
-    if (m.rank === known) return { kind: 'verified', countRef: pg.count };
-    // Events inserted at the top between page 1 and this request: the region grew by exactly as much
-    // as the whole list did. Consistent as of page 1 (count `count`), unless in those milliseconds
-    // something changed below E too; the count check of the next poll expects the new ones.
-    if (count !== undefined && m.rank > known && m.rank - known === pg.count - count) {
-      return { kind: 'verified', countRef: count };
-    }
-    return { kind: 'mismatch', rank: m.rank, count: pg.count };
+    const m = measure(pg.results, s, pg.next === 0, this.#edge);
+    return judgeProbe(m, known, isKnown, count, pg.count);
   }
 
   /** #measure on the poll's last response when it is page 1 (the top of the list). */
   #measureTop(last: Read | undefined): { rank: number; above: string[] } | undefined {
     if (!last || last.s !== 0 || !last.page || last.invalid) return undefined;
-    return this.#measure(last.page.results, 0, last.last, this.#edge);
-  }
-
-  /** Rank of the first event older than `x` in a `-created` slice starting at rank `s`; undefined if not on it. */
-  #measure(
-    results: Record<string, unknown>[],
-    s: number,
-    last: boolean,
-    x: bigint | null,
-  ): { rank: number; above: string[] } | undefined {
-    const above: string[] = [];
-    let prev: bigint | undefined;
-    for (let i = 0; i < results.length; i++) {
-      const raw = results[i]!;
-      const c = parseMicros(raw.created);
-      if (c === undefined || typeof raw.pk !== 'string' || (prev !== undefined && c > prev)) return undefined;
-      prev = c;
-      if (x !== null && c < x) return i === 0 && s > 0 ? undefined : { rank: s + i, above };
-      above.push(raw.pk);
-    }
-    return last ? { rank: s + results.length, above } : undefined;
+    return measure(last.page.results, 0, last.last, this.#edge);
   }
 
   /**
@@ -1050,7 +921,7 @@ export class EventsCollector {
       accept: (r) => !this.#window.has(r.pk),
       emit: async (e: ScanEmit) => {
         for (const r of e.read.rows) if (x === null || r.c >= x) seen.add(r.pk);
-        if (hwStart !== null) for (const r of e.rows) if (r.c <= hwStart) late++;
+        late += countLate(e.rows, hwStart);
         await this.#deliver(e.rows, e.pages ?? e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
@@ -1058,13 +929,7 @@ export class EventsCollector {
     });
     // The scan saw every event alive at or above E at the time its slice was read: known events it did
     // not see were deleted (retention, GDPR) and no longer count.
-    let gone = 0;
-    for (const [pk, c] of this.#window) {
-      if ((x === null || c >= x) && !seen.has(pk)) {
-        this.#window.delete(pk);
-        gone++;
-      }
-    }
+    const gone = forgetUnseen(this.#window, x, seen);
     this.#afterRescan(x, hwStart, late, gone);
     if (this.#dirty) await this.#save();
     return { firstRead: res.firstRead, regionRows: seen.size };
@@ -1127,8 +992,7 @@ export class EventsCollector {
       this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
       return;
     }
-    const pks = new Set(got.map((r) => r.pk));
-    const honoured = got.every((r) => r.c >= bound) && expected.every((pk) => pks.has(pk));
+    const honoured = qlHonoured(got, bound, expected);
     if (honoured) {
       this.#ql = 'yes';
       this.#d.settings.logger.info(
@@ -1241,7 +1105,7 @@ export class EventsCollector {
       const fresh = rows.filter((r) => !covered(r, edge) && !this.#window.has(r.pk));
       fresh.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.pk < b.pk ? -1 : 1));
       if (fresh.length > 0) {
-        if (hwStart !== null) for (const r of fresh) if (r.c <= hwStart) late++;
+        late += countLate(fresh, hwStart);
         await this.#deliver(fresh, pg);
         this.#advance(fresh, null);
       }
@@ -1256,39 +1120,11 @@ export class EventsCollector {
         deepPage = true; // pages within one second may shift under deletes: no pruning below
       }
     }
-    let gone = 0;
-    if (!deepPage) {
-      for (const [pk, c] of this.#window) {
-        if (c >= bound0 && !seen.has(pk)) {
-          this.#window.delete(pk);
-          gone++;
-        }
-      }
-    }
+    const gone = deepPage ? 0 : forgetUnseen(this.#window, bound0, seen);
     this.#afterRescan(x, hwStart, late, gone);
     // A full read of the region is a verification (late commits during it are caught by the next poll).
     this.#verifiedAt = Date.now();
     if (this.#dirty) await this.#save();
     return 'ok';
   }
-}
-
-/**
- * Page of a count verification: a size in [10, 20] (at most the page size) and a page number such that
- * ranks `known − 1` and `known` (the last event expected at or above E and the first older one) are on
- * it, as far from its ends as possible.
- */
-export function probePlan(known: number, maxSize: number): { size: number; page: number } {
-  const lo = Math.max(1, Math.min(PROBE_MIN, maxSize));
-  const hi = Math.max(lo, Math.min(PROBE_MAX, maxSize));
-  if (known <= 0) return { size: lo, page: 1 };
-  let best: { size: number; page: number; margin: number } | undefined;
-  for (let q = lo; q <= hi; q++) {
-    const page = Math.floor((known - 1) / q) + 1;
-    const s = (page - 1) * q;
-    if (known > s + q - 1) continue;
-    const margin = Math.min(known - 1 - s, s + q - 1 - known);
-    if (!best || margin > best.margin) best = { size: q, page, margin };
-  }
-  return best ? { size: best.size, page: best.page } : { size: hi, page: Math.floor(known / hi) + 1 };
 }
