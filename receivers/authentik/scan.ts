@@ -227,7 +227,11 @@ export interface ScanEmit {
   pages?: (Page | undefined)[];
 }
 
-/** Largest merged delivery (rows): beyond it the reads wait for the delivery in progress. */
+/**
+ * Largest merged delivery: `concurrency` pages (and at most this many rows). Beyond it the reads wait
+ * for the delivery in progress. This bounds both memory and what a crash can deliver twice (the batch
+ * whose checkpoint was not written).
+ */
 const MAX_MERGED_ROWS = 5_000;
 
 export interface ScanParams {
@@ -420,7 +424,13 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
   const queueEmit = async (e: ScanEmit): Promise<void> => {
     if (emitError) throw emitError.e;
     const w = waiting;
-    if (pipelined && w && w.rows.length + e.rows.length <= MAX_MERGED_ROWS) {
+    const merged = w ? (w.pages?.length ?? 1) : 0;
+    if (
+      pipelined &&
+      w &&
+      merged < Math.max(1, p.concurrency) &&
+      w.rows.length + e.rows.length <= MAX_MERGED_ROWS
+    ) {
       waiting = {
         ...e,
         rows: [...w.rows, ...e.rows],
