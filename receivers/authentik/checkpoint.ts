@@ -120,6 +120,28 @@ export function checkDirectoryState(x: unknown): DirectoryState | string {
   return s as unknown as DirectoryState;
 }
 
+/** A stored checkpoint exists but cannot be used (damaged file, invalid JSON or content). */
+export class CorruptCheckpointError extends Error {
+  readonly key: string;
+  readonly reason: string;
+  /** The file holding it, when the storage extension tells (`file_storage`). */
+  readonly file: string | undefined;
+  constructor(key: string, reason: string, file: string | undefined) {
+    super(`checkpoint "${key}"${file ? ` (${file})` : ''} is unreadable: ${reason}`);
+    this.key = key;
+    this.reason = reason;
+    this.file = file;
+  }
+}
+
+/** Storage clients that can tell where a value lives and whether it is damaged (`file_storage`). */
+interface Inspectable {
+  inspect(key: string): Promise<{ file: string; exists: boolean; problem?: string }>;
+}
+const inspectable = (c: unknown): c is Inspectable =>
+  typeof (c as Partial<Inspectable> | undefined)?.inspect === 'function';
+
+
 /** Backoff of failed checkpoint writes (ms): 0.5 s doubling to 30 s. */
 const SAVE_RETRY_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
 
@@ -157,23 +179,37 @@ export class CheckpointStore {
    * Loads and validates a value. A corrupt value is reported (error log) and ignored: the dataset then
    * starts as configured for a first run.
    */
-  async load<T>(key: string, check: (x: unknown) => T | string): Promise<T | undefined> {
+  async load<T>(
+    key: string,
+    check: (x: unknown) => T | string,
+    opts: { strict?: boolean } = {},
+  ): Promise<T | undefined> {
     let text: string | undefined;
     if (this.#client) {
       const buf = await this.#client.get(key);
       text = buf?.toString('utf8');
     } else text = this.#memory.get(key);
-    if (text === undefined) return undefined;
+    // strict: a value that exists but cannot be used throws CorruptCheckpointError instead of being ignored.
+    const where = async () => (inspectable(this.#client) ? await this.#client.inspect(key) : undefined);
+    if (text === undefined) {
+      if (opts.strict) {
+        const w = await where();
+        if (w?.exists && w.problem !== undefined) throw new CorruptCheckpointError(key, w.problem, w.file);
+      }
+      return undefined;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
+      if (opts.strict) throw new CorruptCheckpointError(key, 'not valid JSON', (await where())?.file);
       this.#logger.error('stored checkpoint is not valid JSON; ignoring it (starting as on a first run)', {
         key,
       });
       return undefined;
     }
     const r = check(parsed);
+    if (typeof r === 'string' && opts.strict) throw new CorruptCheckpointError(key, r, (await where())?.file);
     if (typeof r === 'string') {
       this.#logger.error('stored checkpoint is invalid; ignoring it (starting as on a first run)', {
         key,

@@ -189,6 +189,31 @@ export class Health {
     this.#update();
   }
 
+  /**
+   * Sets (message) or clears (undefined) a condition that is not a failed request, such as a scan
+   * that makes no progress: recoverable_error while set. Logs a warning when it starts and an info
+   * line when it clears.
+   */
+  condition(scope: string, message: string | undefined, fields: Record<string, unknown> = {}): void {
+    const ep = this.#episodes.get(scope);
+    if (message === undefined) {
+      if (!ep) return;
+      this.#episodes.delete(scope);
+      this.#logger.info(`${scope}: resolved`, { durationMs: Date.now() - ep.since, ...fields });
+    } else {
+      if (ep) return;
+      this.#logger.warn(message, { dataset: scope, ...fields });
+      this.#episodes.set(scope, {
+        kind: 'condition',
+        since: Date.now(),
+        failures: 1,
+        permanent: false,
+        message,
+      });
+    }
+    this.#update();
+  }
+
   /** True when some dataset is in a failure episode. */
   get degraded(): boolean {
     return this.#episodes.size > 0;

@@ -33,6 +33,7 @@ describeComponent(factory, {
       use_ql: false,
       verify_interval: 600_000,
       verify_reread: true,
+      on_corrupt_checkpoint: 'backfill',
     },
     users: { enabled: true, interval: 6 * 3_600_000, page_size: 200, changes_interval: 600_000 },
     groups: { enabled: false, interval: 12 * 3_600_000, page_size: 20 },
@@ -83,6 +84,7 @@ describe('authentik config rules', () => {
       use_ql: true,
       verify_interval: 300_000,
       verify_reread: false,
+      on_corrupt_checkpoint: 'fail',
     });
     assert.equal(c.users.interval, 3_600_000);
     assert.equal(c.groups.page_size, 100);

@@ -71,6 +71,12 @@ const eventsSchema = z.strictObject({
    * late commits exactly cancelled by deletions of recent events, at the cost of reading every event twice.
    */
   verify_reread: z.boolean().default(false),
+  /**
+   * An events checkpoint that exists but cannot be read (damaged file, invalid content): `fail` stops
+   * the collector (exit 1) naming the file; `backfill` logs an error and starts over as on a first
+   * start (as configured by `backfill`).
+   */
+  on_corrupt_checkpoint: z.enum(['fail', 'backfill']).default('fail'),
 });
 
 const usersSchema = z.strictObject({
@@ -221,6 +227,7 @@ export function createDefaultConfig(): Record<string, unknown> {
       use_ql: true,
       verify_interval: '5m',
       verify_reread: false,
+      on_corrupt_checkpoint: 'fail',
     },
     users: { enabled: true, interval: '1h', page_size: 100, changes_interval: '5m' },
     groups: { enabled: true, interval: '1h', page_size: 100 },
@@ -290,7 +297,7 @@ documentOptions(configSchema, [
     type: 'int 10..1000',
     default: '`100`',
     description:
-      'Requested page size. authentik 2025.12+ clamps it (default maximum 100); the receiver follows what the server serves and keeps the served size in the checkpoint. Small sizes cost more requests per event (overlapping pages: ~2.3 requests per page at 10, 1.18 at 100).',
+      "Typical page size. The scan asks for slices of `page_size`/2 to 2\u00d7`page_size` events, at most the server's clamp (2025.12+: 100 by default). A clamp is accepted only on repeated evidence (two responses showing the same served size, exact from `start_index` on pages after the first) and kept in the checkpoint; a server serving more again lifts it. About 1.2 requests per `page_size` events (measured: 109 requests for 130 pages at 10 with a 1,000-event tie block; 16 for 13 pages at 100).",
   },
   {
     names: ['events.backfill'],
@@ -311,7 +318,7 @@ documentOptions(configSchema, [
     type: 'bool',
     default: '`true`',
     description:
-      'Use the enterprise QL time filter (`search=created >= "…"`) when the server honours it: probed only when `/api/v3/root/config/` lists `is_enterprise` (2025.8+), and verified on every response.',
+      'Use the enterprise QL time filter (`search=created >= "\u2026"`) when the server honours it: probed only when `/api/v3/root/config/` lists `is_enterprise` (the enterprise app is installed; real 2023.10.7 and 2025.12.4 list it without a licence) **and** `/api/v3/enterprise/license/summary/` says `valid`, `expiry_soon` or `limit_exceeded_*`; verified on every response.',
   },
   {
     names: ['events.verify_interval'],
@@ -326,6 +333,13 @@ documentOptions(configSchema, [
     default: '`false`',
     description:
       'Re-read those events in full at every `verify_interval` instead of counting them. Also catches late commits exactly cancelled by deletions of *recent* events (the residual risk below), at the cost of reading every event twice.',
+  },
+  {
+    names: ['events.on_corrupt_checkpoint'],
+    type: '`fail` \\| `backfill`',
+    default: '`fail`',
+    description:
+      "An events checkpoint that exists but cannot be read (a `file_storage` value whose checksum fails, invalid JSON, content that is not a checkpoint). `fail`: the receiver's start fails, the collector exits 1 with `events checkpoint file <path> is damaged (<why>)` and what to do (restore it, delete it, or set this option); nothing is read. `backfill`: an error line names the file and the receiver starts as on a first start (`events.backfill` decides how much is read again).",
   },
   {
     names: ['users.enabled'],

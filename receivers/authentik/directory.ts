@@ -1,6 +1,6 @@
 /**
- * Users and groups: a full listing every `interval` (users with `include_groups=false` and, where the
- * server knows it, `include_roles=false`; groups with `include_users=false`), and between full
+ * Users and groups: a full listing every `interval` with exactly the parameters of Elastic's CEL programs
+ * (users `include_groups=false`, groups `include_users=false`, plus `page` and `page_size`), and between full
  * listings only the users changed since (`last_updated__gt`, authentik 2025.8+). Pages are followed
  * through `pagination.next`, never computed from the requested size.
  */
@@ -136,14 +136,16 @@ export class DirectoryCollector {
   async #listUsers(signal: AbortSignal, changesOnly: boolean): Promise<void> {
     const caps = this.#d.version.caps;
     const startedAt = Date.now();
-    const base: Record<string, string | number> = { page_size: this.#d.users.page_size };
-    if (caps.includeFlags) base.include_groups = 'false';
-    if (changesOnly) {
+    // Exactly what Elastic's CEL program sends (packages/authentik/data_stream/user/agent/stream/
+    // cel.yml.hbs: include_groups=false, page, page_size; no ordering, no include_roles), so that each
+    // record, hence event.original and the document _id, equals Elastic Agent's. Servers before 2024.4
+    // ignore include_groups, as they do for Elastic.
+    const base: Record<string, string | number> = { include_groups: 'false' };
+    if (changesOnly && caps.lastUpdatedFilter) {
       base.last_updated__gt = this.#state.usersHw!;
       base.ordering = 'last_updated';
-    } else {
-      base.ordering = 'pk';
     }
+    base.page_size = this.#d.users.page_size;
     let hw = this.#state.usersHw;
     let hwUs = hw === null ? undefined : parseMicros(hw);
     const listing = newListing('users', changesOnly ? 'changes' : 'full', startedAt);
@@ -169,10 +171,12 @@ export class DirectoryCollector {
   }
 
   async #listGroups(signal: AbortSignal): Promise<void> {
-    const caps = this.#d.version.caps;
     const startedAt = Date.now();
-    const base: Record<string, string | number> = { page_size: this.#d.groups.page_size };
-    if (caps.includeFlags) base.include_users = 'false';
+    // As Elastic's CEL program (data_stream/group/agent/stream/cel.yml.hbs): include_users=false, page, page_size.
+    const base: Record<string, string | number> = {
+      include_users: 'false',
+      page_size: this.#d.groups.page_size,
+    };
     const listing = newListing('groups', 'full', startedAt);
     const n = await this.#paginate('groups', GROUPS_PATH, base, signal, listing, () => undefined);
     this.#state.groupsFullAt = startedAt;
@@ -194,10 +198,10 @@ export class DirectoryCollector {
     let page = 1;
     let total = 0;
     for (let i = 0; i < MAX_PAGES; i++) {
-      const query = { ...base };
-      // include_roles=false only where the server knows it (2025.12+, possibly learned from page 1's shape).
-      if (kind === 'users' && this.#d.version.caps.includeRoles) query.include_roles = 'false';
-      query.page = page;
+      // Keys in the order Go's url.Values.Encode writes them (sorted), as Elastic Agent does.
+      const all: Record<string, string | number> = { ...base, page };
+      const query: Record<string, string | number> = {};
+      for (const k of Object.keys(all).sort()) query[k] = all[k]!;
       let pg: Page;
       try {
         pg = await this.#d.client.page(kind, path, query, signal);

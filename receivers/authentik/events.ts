@@ -20,36 +20,37 @@ import { nowHrTime } from '../../runtime/model.ts';
 import { errorMessage } from '../../runtime/errors.ts';
 import { sleep } from '../../runtime/exporterhelper/retry.ts';
 import type { Config } from './config.ts';
-import type { AuthentikClient, Page } from './client.ts';
+import type { AuthentikClient, Health, Page } from './client.ts';
 import { ApiError, InvalidPageError, StoppedError } from './client.ts';
 import type { BackfillState, CheckpointStore, EventsState, FrontierJson } from './checkpoint.ts';
-import { checkEventsState, EVENTS_KEY } from './checkpoint.ts';
+import { checkEventsState, CorruptCheckpointError, EVENTS_KEY } from './checkpoint.ts';
 import type { Delivery } from './deliver.ts';
 import { deliver } from './deliver.ts';
 import type { ReceiverMetrics } from './metrics.ts';
 import type { RecordFactory } from './records.ts';
-import type { Frontier, Read, Row, ScanEmit, ScanParams } from './scan.ts';
+import type { Frontier, Read, Row, ScanEmit, ScanParams, ServedSize } from './scan.ts';
+import { StallDetector, STALL_DEFAULTS } from './stall.ts';
+import { BackfillProgress } from './events-backfill.ts';
+import {
+  CONFIG_PATH,
+  LICENSE_PATH,
+  licenceValid,
+  QL_REPROBE_MS,
+  qlHonoured,
+  QlNotHonoured,
+} from './events-ql.ts';
+import { countLate, forgetUnseen } from './events-rescan.ts';
+import type { Outcome } from './events-decide.ts';
+import { decideAfterNew, firstPageSize, judgeProbe, measure, probePlan } from './events-decide.ts';
+import { frontierFromJson, frontierKey, frontierToJson } from './events-state.ts';
 import { covered, scan } from './scan.ts';
 import { floorSecond, formatMicros, msToMicros, nowMicros, parseMicros, qlSecond } from './time.ts';
 import type { VersionState } from './version.ts';
 
 export const EVENTS_PATH = '/api/v3/events/events/';
 
-/**
- * How long a negative QL probe is trusted before probing again (a license may be added). Long,
- * because on an unlicensed server the probe is a substring search over the whole event table.
- */
-const QL_REPROBE_MS = 24 * 3_600_000;
-/** Anonymous instance configuration; its `capabilities` list `is_enterprise` with a valid licence. */
-const CONFIG_PATH = '/api/v3/root/config/';
 /** Polls whose new-event counts size page 1. */
 const RATE_HISTORY = 12;
-/** Smallest and largest page of a count verification (the boundary must fall inside it). */
-const PROBE_MIN = 10;
-const PROBE_MAX = 20;
-/** Progress log cadence of the backfill. */
-const PROGRESS_PAGES = 50;
-const PROGRESS_MS = 30_000;
 
 export interface EventsDeps {
   client: AuthentikClient;
@@ -61,6 +62,26 @@ export interface EventsDeps {
   metrics: ReceiverMetrics;
   records: RecordFactory;
   version: VersionState;
+  /** Receiver health (stall conditions); optional in unit tests. */
+  health?: Health;
+  /** Overrides of the stall thresholds (tests). */
+  stall?: Partial<typeof STALL_DEFAULTS>;
+}
+
+/**
+ * Evidence (in nats) that the server orders ties by pk under `-created,pk` before responses are read
+ * in the total order: the sum of ln(k!) over tied runs seen sorted (a run of k rows in random order
+ * is sorted with probability 1/k!). ln(10^6): one chance in a million of trusting a server that
+ * ignores the pk.
+ */
+const TOTAL_ORDER_EVIDENCE = Math.log(1e6);
+/** Votes for one served page size before it is accepted as the server's clamp. */
+const CLAMP_VOTES = 2;
+
+function lnFactorial(k: number): number {
+  let x = 0;
+  for (let i = 2; i <= k; i++) x += Math.log(i);
+  return x;
 }
 
 /** The stored state (older checkpoints lack `verified` and `pageSize`). */
@@ -84,36 +105,18 @@ export interface PollStats {
   firstPageSize: number;
 }
 
-/** What a plain poll does after reading the new events (see #decide). */
-type Outcome =
-  | { kind: 'count'; count: number; verified: boolean }
-  | { kind: 'verified'; countRef: number | null }
-  | { kind: 'reread'; count: number | undefined }
-  | { kind: 'mismatch'; rank: number | undefined; count: number | undefined };
-
-/** The QL server returned an event outside the filter: it does not honour it (any more). */
-class QlNotHonoured extends Error {}
-
-function frontierFromJson(j: FrontierJson): Frontier {
-  return { c: j.c === null ? null : BigInt(j.c), pks: new Set(j.pks) };
-}
-
-function frontierToJson(f: Frontier): FrontierJson {
-  return { c: f.c === null ? null : f.c.toString(), pks: [...f.pks] };
-}
-
-function fmtDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '?';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
 export class EventsCollector {
   readonly #d: EventsDeps;
   readonly #overlap: bigint;
   #pageSize: number;
+  /** The server's page-size clamp, accepted on repeated evidence; undefined: not seen. */
+  #clamp: number | undefined;
+  readonly #clampVotes = new Map<number, number>();
+  readonly #served: ServedSize = { atLeast: 0 };
+  /** The server ignores the pk in `ordering=-created,pk` (ties came back out of pk order). */
+  #pkIgnored = false;
+  #tieEvidence = 0;
+  readonly #stall: StallDetector;
   #phase: 'backfill' | 'incremental' = 'incremental';
   #hw: bigint | null = null;
   readonly #window = new Map<string, bigint>();
@@ -153,6 +156,113 @@ export class EventsCollector {
     this.#d = d;
     this.#overlap = msToMicros(d.cfg.overlap);
     this.#pageSize = d.cfg.page_size;
+    this.#stall = new StallDetector({
+      ...STALL_DEFAULTS,
+      ...d.stall,
+      onChange: (reason, fields) => {
+        d.metrics.stall(reason !== undefined);
+        if (d.health) d.health.condition('events', reason, fields);
+        else if (reason !== undefined) d.settings.logger.warn(reason, fields);
+      },
+    });
+  }
+
+  /** Whether the scan is currently stalled (tests, diagnostics). */
+  get stalled(): boolean {
+    return this.#stall.stalled;
+  }
+
+  /** Whether responses are read in the total order `-created,pk` (verified from the responses). */
+  get totalOrder(): boolean {
+    return !this.#pkIgnored && this.#tieEvidence >= TOTAL_ORDER_EVIDENCE;
+  }
+
+  /** `ordering` of plain event requests: the total order unless the server was seen to ignore it. */
+  #ordering(): string {
+    return this.#pkIgnored ? '-created' : '-created,pk';
+  }
+
+  #ties(runs: number[], sorted: boolean): void {
+    if (this.#pkIgnored) return;
+    if (!sorted) {
+      this.#pkIgnored = true;
+      this.#tieEvidence = 0;
+      this.#d.settings.logger.warn(
+        'events: authentik does not order tied events by pk (ordering=-created,pk ignored); reading with ordering=-created, exact but unable to cross a block of about a page or more of identical created values',
+      );
+      return;
+    }
+    for (const k of runs) this.#tieEvidence += lnFactorial(k);
+  }
+
+  /** A response showed the size the server served; a smaller one becomes the clamp on repeated evidence. */
+  #servedSize(requested: number, served: number, exact: boolean): void {
+    if (served >= requested) {
+      if (this.#clamp !== undefined && served > this.#clamp) {
+        this.#d.settings.logger.info('authentik serves larger pages than before; following them', {
+          before: this.#clamp,
+          served,
+        });
+        this.#clamp = undefined;
+        this.#clampVotes.clear();
+        this.#pageSize = this.#d.cfg.page_size;
+        this.#dirty = true;
+      }
+      return;
+    }
+    if (this.#clamp !== undefined && served >= this.#clamp) return;
+    const votes = (this.#clampVotes.get(served) ?? 0) + (exact ? 1 : 1);
+    this.#clampVotes.set(served, votes);
+    if (votes < CLAMP_VOTES) return;
+    this.#clampVotes.clear();
+    this.#clamp = served;
+    this.#d.settings.logger.info('authentik clamps the page size; following its pages', {
+      requested,
+      served,
+    });
+    this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, served));
+    this.#dirty = true;
+  }
+
+  /**
+   * Largest slice the scan asks for: twice `page_size` (consecutive slices must overlap, so a slice
+   * of at most `page_size` rows would advance by much less than a page), at most the server's clamp.
+   */
+  #scanCeiling(): number {
+    const want = 2 * this.#d.cfg.page_size;
+    return Math.max(1, this.#clamp !== undefined ? Math.min(want, this.#clamp) : want);
+  }
+
+  #preloaded: { state: StoredEventsState | undefined } | undefined;
+
+  /**
+   * Reads the checkpoint (called by the receiver's start, so that a damaged one stops the collector
+   * before anything is read). Throws a message naming the file and the way out, unless
+   * `on_corrupt_checkpoint: backfill`, which logs it and starts as on a first start.
+   */
+  async load(): Promise<StoredEventsState | undefined> {
+    try {
+      const state = await this.#d.store.load(EVENTS_KEY, checkEventsState, { strict: true });
+      this.#preloaded = { state };
+      return state;
+    } catch (e) {
+      if (!(e instanceof CorruptCheckpointError)) throw e;
+      if (this.#d.cfg.on_corrupt_checkpoint === 'backfill') {
+        this.#d.settings.logger.error(
+          'events checkpoint is damaged; on_corrupt_checkpoint: backfill, so starting over as on a first start (events.backfill)',
+          { file: e.file, key: e.key, reason: e.reason, backfill: this.#d.cfg.backfill.kind },
+        );
+        this.#preloaded = { state: undefined };
+        return undefined;
+      }
+      throw new Error(
+        `events checkpoint ${e.file !== undefined ? `file ${e.file}` : `"${e.key}"`} is damaged (${e.reason}); ` +
+          'nothing was read, so nothing is lost. Restore the file from a backup, or delete it, or set ' +
+          'events.on_corrupt_checkpoint: backfill to start over as on a first start (events.backfill ' +
+          'decides how much history is read again; with "all" events already delivered are delivered again)',
+        { cause: e },
+      );
+    }
   }
 
   /** Current phase, for tests and status. */
@@ -187,6 +297,7 @@ export class EventsCollector {
       const t0 = performance.now();
       try {
         await this.poll(signal);
+        this.#stall.progress();
         if (this.#lastPollError !== undefined) {
           log.info('event polls succeed again');
           this.#lastPollError = undefined;
@@ -221,7 +332,8 @@ export class EventsCollector {
   /** Loads the checkpoint, or positions a first run according to `backfill`. */
   async #init(signal: AbortSignal): Promise<void> {
     const log = this.#d.settings.logger;
-    const loaded = await this.#d.store.load(EVENTS_KEY, checkEventsState);
+    const loaded = this.#preloaded !== undefined ? this.#preloaded.state : await this.load();
+    this.#preloaded = undefined;
     if (loaded) {
       this.#apply(loaded);
       log.info('events: resuming from checkpoint', {
@@ -232,9 +344,9 @@ export class EventsCollector {
       return;
     }
     const page = await this.#fetchDesc(this.#pageSize, 1, signal);
-    if (page.next !== 0 && page.results.length > 0 && page.results.length < this.#pageSize) {
-      this.#pageSize = page.results.length; // the server clamps the page size (2025.12+)
-    }
+    // A short page 1 that is not the last one hints at the server's clamp (2025.12+): one vote.
+    if (page.next !== 0 && page.results.length > 0 && page.results.length < this.#pageSize)
+      this.#servedSize(this.#pageSize, page.results.length, false);
     const rows = this.#parse(page);
     const top = rows[0];
     const mode = this.#d.cfg.backfill;
@@ -311,7 +423,10 @@ export class EventsCollector {
     // `floor` (backfill none) marks where skipped events end.
     const floor = s.floor === null ? null : frontierFromJson(s.floor);
     // The page size the server served last time (its clamp): positions the first request correctly.
-    if (s.pageSize !== undefined) this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, s.pageSize));
+    if (s.pageSize !== undefined) {
+      this.#clamp = Math.max(1, s.pageSize);
+      this.#pageSize = Math.max(1, Math.min(this.#d.cfg.page_size, s.pageSize));
+    }
     if (typeof s.verified === 'string') this.#edge = BigInt(s.verified);
     else if (this.#hw === null) this.#edge = floor?.c ?? null;
     else {
@@ -332,7 +447,7 @@ export class EventsCollector {
       floor: null,
       backfill: this.#backfill,
       verified: this.#edge === null ? null : this.#edge.toString(),
-      ...(this.#pageSize < this.#d.cfg.page_size ? { pageSize: this.#pageSize } : {}),
+      ...(this.#clamp !== undefined ? { pageSize: this.#clamp } : {}),
     };
   }
 
@@ -408,14 +523,21 @@ export class EventsCollector {
   // ---------------------------------------------------------------------------------------------
 
   async #fetchDesc(size: number, page: number, signal: AbortSignal): Promise<Page> {
+    await this.#beforeRequest(signal);
     const p = await this.#d.client.page(
       'events',
       EVENTS_PATH,
-      { ordering: '-created', page_size: size, page },
+      { ordering: this.#ordering(), page_size: size, page },
       signal,
     );
     this.lastPollRequests++;
     return p;
+  }
+
+  /** Stall accounting before each events request; waits out the rate cap while stalled. */
+  async #beforeRequest(signal: AbortSignal): Promise<void> {
+    const wait = this.#stall.beforeRequest();
+    if (wait > 0 && (await sleep(wait, signal))) throw new StoppedError();
   }
 
   /** Rows of a page; malformed records (no pk, bad `created`) are counted as dropped once each. */
@@ -442,35 +564,35 @@ export class EventsCollector {
   }
 
   /** Delivers rows (oldest first) as one batch; rebuilds records from the page text on re-offers. */
-  async #deliver(rows: Row[], page: Page | undefined): Promise<void> {
+  async #deliver(rows: Row[], page: Page | undefined | (Page | undefined)[]): Promise<void> {
     if (rows.length === 0) return;
     const observed = nowHrTime();
     const records = this.#d.records;
+    const pages = (Array.isArray(page) ? page : [page]).filter((p) => p !== undefined);
     const make = (attempt: number) => {
-      if (attempt === 1 || page === undefined) return rows.map((r) => records.event(r.raw, observed));
+      if (attempt === 1 || pages.length === 0) return rows.map((r) => records.event(r.raw, observed));
       const fresh = new Map<string, Record<string, unknown>>();
-      const parsed = JSON.parse(page.text) as { results: Record<string, unknown>[] };
-      for (const raw of parsed.results) if (typeof raw.pk === 'string') fresh.set(raw.pk, raw);
+      for (const pg of pages) {
+        const parsed = JSON.parse(pg.text) as { results: Record<string, unknown>[] };
+        for (const raw of parsed.results) if (typeof raw.pk === 'string') fresh.set(raw.pk, raw);
+      }
       return rows.map((r) => records.event(fresh.get(r.pk) ?? r.raw, observed));
     };
     if (await deliver(this.#d.delivery, 'events', rows.length, make))
       this.#d.metrics.emitted('events', rows.length);
+    this.#stall.progress();
   }
 
   #scanCallbacks(signal: AbortSignal) {
     return {
       fetch: (size: number, page: number, s: AbortSignal) => this.#fetchDesc(size, page, s),
       parse: (page: Page) => this.#parse(page),
-      pageSize: () => this.#pageSize,
-      clamp: (size: number) => {
-        if (size < this.#pageSize) {
-          this.#d.settings.logger.info('authentik clamps the page size; following its pages', {
-            requested: this.#d.cfg.page_size,
-            served: size,
-          });
-          this.#pageSize = size;
-        }
-      },
+      pageSize: () => this.#scanCeiling(),
+      totalOrder: () => this.totalOrder,
+      ties: (runs: number[], sorted: boolean) => this.#ties(runs, sorted),
+      served: this.#served,
+      servedSize: (requested: number, served: number, exact: boolean) =>
+        this.#servedSize(requested, served, exact),
       concurrency: this.#d.maxConcurrent,
       onResync: (reason: string) => {
         this.#d.metrics.resync();
@@ -492,11 +614,6 @@ export class EventsCollector {
     const upper = BigInt(bf.upper);
     const handoverEdge = upper - this.#overlap;
     const handover = new Map(bf.handover);
-    const t0 = Date.now();
-    const emittedAtStart = bf.emitted;
-    const pagesAtStart = bf.pagesDone;
-    let lastLogPages = bf.pagesDone;
-    let lastLogAt = Date.now();
     if (bf.pagesDone > 0) {
       log.info('events: resuming backfill', {
         pagesDone: bf.pagesDone,
@@ -505,27 +622,7 @@ export class EventsCollector {
       });
     }
     this.#d.metrics.backfill(bf.pagesDone, bf.pagesTotal);
-    const progress = (force: boolean) => {
-      const now = Date.now();
-      if (!force && bf.pagesDone - lastLogPages < PROGRESS_PAGES && now - lastLogAt < PROGRESS_MS) return;
-      lastLogPages = bf.pagesDone;
-      lastLogAt = now;
-      const secs = (now - t0) / 1000;
-      const rate = secs > 0 ? (bf.emitted - emittedAtStart) / secs : 0;
-      const pageRate = secs > 0 ? (bf.pagesDone - pagesAtStart) / secs : 0;
-      const remaining = Math.max(0, bf.pagesTotal - bf.pagesDone);
-      const eta = pageRate > 0 ? (remaining / pageRate) * 1000 : NaN;
-      log.info(
-        `events backfill: ${bf.pagesDone}/${bf.pagesTotal} pages, ${bf.emitted} events, ${Math.round(rate)} events/s, ETA ${fmtDuration(eta)}`,
-        {
-          pagesDone: bf.pagesDone,
-          pagesTotal: bf.pagesTotal,
-          events: bf.emitted,
-          eventsPerSecond: Math.round(rate),
-          etaSeconds: Number.isFinite(eta) ? Math.round(eta / 1000) : null,
-        },
-      );
-    };
+    const progress = new BackfillProgress(bf, log);
 
     await scan({
       ...this.#scanCallbacks(signal),
@@ -535,24 +632,23 @@ export class EventsCollector {
       hintCount: bf.count,
       accept: () => true,
       emit: async (e: ScanEmit) => {
-        await this.#deliver(e.rows, e.read.page);
+        await this.#deliver(e.rows, e.pages ?? e.read.page);
+        if (e.rows.length === 0 && frontierKey(e.frontier) !== frontierKey(frontierFromJson(bf.frontier)))
+          this.#stall.progress();
         for (const r of e.rows) if (r.c >= handoverEdge) handover.set(r.pk, r.c.toString());
         bf.frontier = frontierToJson(e.frontier);
         bf.hint = e.hint;
         bf.count = e.count;
-        bf.pagesDone++;
-        bf.emitted += e.rows.length;
-        bf.pagesTotal = Math.max(bf.pagesTotal, bf.pagesDone + Math.ceil(e.hint / this.#pageSize));
-        if (e.read.s === 0) bf.pagesTotal = bf.pagesDone;
+        progress.delivered(e.pages?.length ?? 1, e.rows.length, e.hint, this.#pageSize, e.read.s === 0);
         bf.handover = [...handover];
         await this.#save();
         this.#d.metrics.backfill(bf.pagesDone, bf.pagesTotal);
-        progress(false);
+        progress.report(false);
       },
     });
     bf.pagesTotal = bf.pagesDone;
     this.#d.metrics.backfill(bf.pagesDone, bf.pagesTotal);
-    progress(true);
+    progress.report(true);
     // Hand over to the incremental poller: everything up to `upper` was delivered.
     this.#phase = 'incremental';
     this.#backfill = null;
@@ -619,22 +715,39 @@ export class EventsCollector {
     let caps: unknown;
     if ('body' in r && r.body !== null && typeof r.body === 'object')
       caps = (r.body as Record<string, unknown>).capabilities;
-    if (Array.isArray(caps)) {
-      if (caps.includes('is_enterprise')) return true;
+    if (!Array.isArray(caps))
+      return this.#noQl(`could not read ${CONFIG_PATH}`, 'kind' in r ? r.kind : 'no capabilities');
+    if (!caps.includes('is_enterprise')) {
       this.#ql = 'no';
       this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
       this.#d.settings.logger.debug(
-        'events: no enterprise licence (root/config); QL search not probed, polling with ordering=-created',
+        'events: the enterprise app is not installed (root/config); QL search not probed, polling with ordering=-created,pk',
       );
       return false;
     }
+    // `is_enterprise` only says the enterprise app is installed (real 2023.10.7 and 2025.12.4 list it
+    // without a licence): the licence summary says whether QL is honoured.
+    const l = await this.#d.client.tryJson('version', LICENSE_PATH, signal);
+    this.lastPollRequests++;
+    const licensed = 'body' in l ? licenceValid(l.body) : undefined;
+    if (licensed === true) return true;
+    if (licensed === false) {
+      this.#ql = 'no';
+      this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
+      this.#d.settings.logger.debug('events: no valid enterprise licence; QL search not probed');
+      return false;
+    }
+    return this.#noQl(`could not read ${LICENSE_PATH}`, 'kind' in l ? l.kind : 'unexpected body');
+  }
+
+  #noQl(why: string, reason: string): false {
     this.#ql = 'no';
     this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
     if (!this.#configFailLogged) {
       this.#configFailLogged = true;
       this.#d.settings.logger.info(
-        `events: could not read ${CONFIG_PATH} to check for an enterprise licence; not using QL search, polling with ordering=-created`,
-        { reason: 'kind' in r ? r.kind : 'no capabilities in the response' },
+        `events: ${why} to check for an enterprise licence; not using QL search, polling with ordering=-created,pk`,
+        { reason },
       );
     }
     return false;
@@ -646,19 +759,7 @@ export class EventsCollector {
    * must reach an event strictly older than hw to prove it left no gap). Clamped to [10, page_size].
    */
   #firstPageSize(now: number): number {
-    const P = this.#pageSize;
-    if (this.#lastPollAt === undefined || this.#rates.length === 0) return P;
-    let n = 0;
-    let ms = 0;
-    for (const x of this.#rates) {
-      n += x.n;
-      ms += x.ms;
-    }
-    const rate = ms > 0 ? n / ms : 0;
-    let excess = 0;
-    for (const x of this.#rates) excess = Math.max(excess, x.n - rate * x.ms);
-    const k = Math.ceil(rate * (now - this.#lastPollAt) + Math.max(2, excess)) + 2;
-    return Math.max(Math.min(10, P), Math.min(P, k));
+    return firstPageSize(this.#rates, this.#lastPollAt, now, this.#pageSize);
   }
 
   /**
@@ -690,7 +791,7 @@ export class EventsCollector {
         n += e.rows.length;
         // The read at the top ends the scan: the caller looks at it before the delivery.
         if (e.read.s === 0 && beforeTop) await beforeTop(n, e.read, e.rows);
-        await this.#deliver(e.rows, e.read.page);
+        await this.#deliver(e.rows, e.pages ?? e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
       },
@@ -757,23 +858,20 @@ export class EventsCollector {
     fresh: ReadonlySet<string>,
   ): Promise<Outcome> {
     const count = last?.count;
-    const consistent = this.#countRef !== null && count !== undefined && count === this.#countRef + n;
-    if (consistent) this.stats.countOk++;
-    const due = Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval;
     const known = this.#known(this.#edge) + fresh.size;
     const isKnown = (pk: string) => this.#window.has(pk) || fresh.has(pk);
-    // When page 1 reaches E (a quiet list), verifying costs nothing: always do it then.
-    const top = this.#measureTop(last);
-    const topAgrees = top === undefined ? undefined : top.rank === known && top.above.every(isKnown);
-    if (consistent && !due && topAgrees !== false) {
-      return { kind: 'count', count, verified: topAgrees === true };
-    }
-    if (due && this.#d.cfg.verify_reread) return { kind: 'reread', count };
-    if (top !== undefined) {
-      return topAgrees
-        ? { kind: 'verified', countRef: count ?? null }
-        : { kind: 'mismatch', rank: top.rank, count };
-    }
+    const d = decideAfterNew({
+      countRef: this.#countRef,
+      count,
+      n,
+      due: Date.now() - this.#verifiedAt >= this.#d.cfg.verify_interval,
+      verifyReread: this.#d.cfg.verify_reread,
+      known,
+      top: this.#measureTop(last),
+      isKnown,
+    });
+    if (d.consistent) this.stats.countOk++;
+    if (d.outcome !== 'probe') return d.outcome;
     const { size, page } = probePlan(known, this.#pageSize);
     this.stats.probes++;
     this.#d.metrics.verifyRequest();
@@ -786,43 +884,14 @@ export class EventsCollector {
     }
     this.#d.version.refine('events', pg.envelope, pg.results);
     const s = pg.results.length > 0 && pg.startIndex > 0 ? pg.startIndex - 1 : (page - 1) * size;
-    const m = this.#measure(pg.results, s, pg.next === 0, this.#edge);
-    if (m === undefined || !m.above.every(isKnown))
-      return { kind: 'mismatch', rank: m?.rank, count: pg.count };
-    if (m.rank === known) return { kind: 'verified', countRef: pg.count };
-    // Events inserted at the top between page 1 and this request: the region grew by exactly as much
-    // as the whole list did. Consistent as of page 1 (count `count`), unless in those milliseconds
-    // something changed below E too; the count check of the next poll expects the new ones.
-    if (count !== undefined && m.rank > known && m.rank - known === pg.count - count) {
-      return { kind: 'verified', countRef: count };
-    }
-    return { kind: 'mismatch', rank: m.rank, count: pg.count };
+    const m = measure(pg.results, s, pg.next === 0, this.#edge);
+    return judgeProbe(m, known, isKnown, count, pg.count);
   }
 
   /** #measure on the poll's last response when it is page 1 (the top of the list). */
   #measureTop(last: Read | undefined): { rank: number; above: string[] } | undefined {
     if (!last || last.s !== 0 || !last.page || last.invalid) return undefined;
-    return this.#measure(last.page.results, 0, last.last, this.#edge);
-  }
-
-  /** Rank of the first event older than `x` in a `-created` slice starting at rank `s`; undefined if not on it. */
-  #measure(
-    results: Record<string, unknown>[],
-    s: number,
-    last: boolean,
-    x: bigint | null,
-  ): { rank: number; above: string[] } | undefined {
-    const above: string[] = [];
-    let prev: bigint | undefined;
-    for (let i = 0; i < results.length; i++) {
-      const raw = results[i]!;
-      const c = parseMicros(raw.created);
-      if (c === undefined || typeof raw.pk !== 'string' || (prev !== undefined && c > prev)) return undefined;
-      prev = c;
-      if (x !== null && c < x) return i === 0 && s > 0 ? undefined : { rank: s + i, above };
-      above.push(raw.pk);
-    }
-    return last ? { rank: s + results.length, above } : undefined;
+    return measure(last.page.results, 0, last.last, this.#edge);
   }
 
   /**
@@ -852,21 +921,15 @@ export class EventsCollector {
       accept: (r) => !this.#window.has(r.pk),
       emit: async (e: ScanEmit) => {
         for (const r of e.read.rows) if (x === null || r.c >= x) seen.add(r.pk);
-        if (hwStart !== null) for (const r of e.rows) if (r.c <= hwStart) late++;
-        await this.#deliver(e.rows, e.read.page);
+        late += countLate(e.rows, hwStart);
+        await this.#deliver(e.rows, e.pages ?? e.read.page);
         this.#advance(e.rows, e.frontier.c);
         if (this.#dirty) await this.#save();
       },
     });
     // The scan saw every event alive at or above E at the time its slice was read: known events it did
     // not see were deleted (retention, GDPR) and no longer count.
-    let gone = 0;
-    for (const [pk, c] of this.#window) {
-      if ((x === null || c >= x) && !seen.has(pk)) {
-        this.#window.delete(pk);
-        gone++;
-      }
-    }
+    const gone = forgetUnseen(this.#window, x, seen);
     this.#afterRescan(x, hwStart, late, gone);
     if (this.#dirty) await this.#save();
     return { firstRead: res.firstRead, regionRows: seen.size };
@@ -914,6 +977,7 @@ export class EventsCollector {
     const expected = rows.filter((r) => r.c >= bound).map((r) => r.pk);
     let got: Row[];
     try {
+      await this.#beforeRequest(signal);
       const page = await this.#d.client.page(
         'events',
         EVENTS_PATH,
@@ -928,8 +992,7 @@ export class EventsCollector {
       this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
       return;
     }
-    const pks = new Set(got.map((r) => r.pk));
-    const honoured = got.every((r) => r.c >= bound) && expected.every((pk) => pks.has(pk));
+    const honoured = qlHonoured(got, bound, expected);
     if (honoured) {
       this.#ql = 'yes';
       this.#d.settings.logger.info(
@@ -960,6 +1023,7 @@ export class EventsCollector {
       got = await this.#readNew(
         signal,
         async (size, page, s) => {
+          await this.#beforeRequest(s);
           const p = await this.#d.client.page(
             'events',
             EVENTS_PATH,
@@ -1010,6 +1074,7 @@ export class EventsCollector {
     for (let i = 0; i < 100_000; i++) {
       let pg: Page;
       try {
+        await this.#beforeRequest(signal);
         pg = await this.#d.client.page(
           'events',
           EVENTS_PATH,
@@ -1040,7 +1105,7 @@ export class EventsCollector {
       const fresh = rows.filter((r) => !covered(r, edge) && !this.#window.has(r.pk));
       fresh.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.pk < b.pk ? -1 : 1));
       if (fresh.length > 0) {
-        if (hwStart !== null) for (const r of fresh) if (r.c <= hwStart) late++;
+        late += countLate(fresh, hwStart);
         await this.#deliver(fresh, pg);
         this.#advance(fresh, null);
       }
@@ -1055,39 +1120,11 @@ export class EventsCollector {
         deepPage = true; // pages within one second may shift under deletes: no pruning below
       }
     }
-    let gone = 0;
-    if (!deepPage) {
-      for (const [pk, c] of this.#window) {
-        if (c >= bound0 && !seen.has(pk)) {
-          this.#window.delete(pk);
-          gone++;
-        }
-      }
-    }
+    const gone = deepPage ? 0 : forgetUnseen(this.#window, bound0, seen);
     this.#afterRescan(x, hwStart, late, gone);
     // A full read of the region is a verification (late commits during it are caught by the next poll).
     this.#verifiedAt = Date.now();
     if (this.#dirty) await this.#save();
     return 'ok';
   }
-}
-
-/**
- * Page of a count verification: a size in [10, 20] (at most the page size) and a page number such that
- * ranks `known − 1` and `known` (the last event expected at or above E and the first older one) are on
- * it, as far from its ends as possible.
- */
-export function probePlan(known: number, maxSize: number): { size: number; page: number } {
-  const lo = Math.max(1, Math.min(PROBE_MIN, maxSize));
-  const hi = Math.max(lo, Math.min(PROBE_MAX, maxSize));
-  if (known <= 0) return { size: lo, page: 1 };
-  let best: { size: number; page: number; margin: number } | undefined;
-  for (let q = lo; q <= hi; q++) {
-    const page = Math.floor((known - 1) / q) + 1;
-    const s = (page - 1) * q;
-    if (known > s + q - 1) continue;
-    const margin = Math.min(known - 1 - s, s + q - 1 - known);
-    if (!best || margin > best.margin) best = { size: q, page, margin };
-  }
-  return best ? { size: best.size, page: best.page } : { size: hi, page: Math.floor(known / hi) + 1 };
 }

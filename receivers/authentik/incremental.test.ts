@@ -10,7 +10,7 @@ import { startEmulator } from '../../test/emulator/index.ts';
 import type { Emulator, RequestLogEntry } from '../../test/emulator/index.ts';
 import { nopHost, nopSettings, SinkConsumer, waitFor } from '../../test/kit/index.ts';
 import { configSchema } from './config.ts';
-import { probePlan } from './events.ts';
+import { probePlan } from './events-decide.ts';
 import { factory } from './factory.ts';
 import type { AuthentikReceiver } from './receiver.ts';
 import { MemoryStorage } from './testing.ts';

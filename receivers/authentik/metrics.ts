@@ -51,6 +51,8 @@ export class ReceiverMetrics {
   readonly #verifyRequests: Counter<'receiver'>;
   readonly #rereads: Counter<'receiver'>;
   readonly #late: Counter<'receiver'>;
+  readonly #stalls: Counter;
+  readonly #stalled: Gauge;
 
   constructor(reg: Registry, receiver: string) {
     this.#receiver = receiver;
@@ -131,6 +133,18 @@ export class ReceiverMetrics {
       help: 'Full re-reads of the events above the verified edge (after a mismatch, or verify_reread)',
       labelNames: ['receiver'],
     });
+    this.#stalls = counter(
+      reg,
+      `${PREFIX}events_stalls`,
+      'Times the event scan made no progress over many requests or seconds (health recoverable_error, request rate capped)',
+      ['receiver'],
+    );
+    this.#stalled = gauge(
+      reg,
+      `${PREFIX}events_stalled`,
+      '1 while the event scan makes no progress (requests capped), else 0',
+      ['receiver'],
+    );
     this.#late = sharedCounter(reg, {
       name: `${PREFIX}events_late`,
       help: 'Events found by re-reads older than the high-water mark (committed late) and delivered',
@@ -172,6 +186,10 @@ export class ReceiverMetrics {
   }
   reread(): void {
     this.#rereads.inc({ receiver: this.#receiver });
+  }
+  stall(on: boolean): void {
+    if (on) this.#stalls.inc({ receiver: this.#receiver });
+    this.#stalled.set({ receiver: this.#receiver }, on ? 1 : 0);
   }
   late(n: number): void {
     if (n > 0) this.#late.inc({ receiver: this.#receiver }, n);

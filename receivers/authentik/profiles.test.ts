@@ -86,15 +86,18 @@ describe('every API generation', () => {
           const userReqs = em.requests.filter((q) => q.path === USERS_PATH);
           const groupReqs = em.requests.filter((q) => q.path === GROUPS_PATH);
           assert.ok(userReqs.length >= 2, 'users span several pages');
+          // exactly Elastic's CEL parameters, whatever the generation (older servers ignore the flag)
           for (const q of userReqs) {
-            assert.equal(q.query.include_groups, info.includeFlags ? 'false' : undefined);
-            assert.equal(q.query.include_roles, info.userRoles ? 'false' : undefined);
+            assert.deepEqual(Object.keys(q.query).sort(), ['include_groups', 'page', 'page_size']);
+            assert.equal(q.query.include_groups, 'false');
           }
-          for (const q of groupReqs)
-            assert.equal(q.query.include_users, info.includeFlags ? 'false' : undefined);
+          for (const q of groupReqs) {
+            assert.deepEqual(Object.keys(q.query).sort(), ['include_users', 'page', 'page_size']);
+            assert.equal(q.query.include_users, 'false');
+          }
           // shapes as served
           if (info.includeFlags) assert.ok(users.every((u) => u.groups_obj === null));
-          if (info.userRoles) assert.ok(users.every((u) => u.roles_obj === null));
+          if (info.userRoles) assert.ok(users.every((u) => Array.isArray(u.roles_obj)));
           if (info.groupParents) assert.ok(groups.every((g) => Array.isArray(g.parents)));
           else assert.ok(groups.every((g) => 'parent' in g));
           // version detection → resource
@@ -178,7 +181,7 @@ describe('enterprise QL search', () => {
     });
   }
 
-  test('without a license QL is not probed (root/config has no is_enterprise): no substring search', async () => {
+  test('without a licence QL is not probed (root/config lists is_enterprise, the licence summary says unlicensed): no substring search', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
       const sink = new SinkConsumer();
       const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
@@ -188,6 +191,7 @@ describe('enterprise QL search', () => {
         await waitFor(() => ofDataset(sink, 'authentik.event').length === 2003, 10_000, 10);
         assert.equal(em.requests.filter((q) => q.query.search !== undefined).length, 0, 'no QL probe');
         assert.equal(em.requests.filter((q) => q.path === '/api/v3/root/config/').length, 1);
+        assert.equal(em.requests.filter((q) => q.path === '/api/v3/enterprise/license/summary/').length, 1);
       } finally {
         await r.shutdown();
       }
@@ -195,9 +199,14 @@ describe('enterprise QL search', () => {
   });
 
   /** An unlicensed emulator behind a front that rewrites (or fails) /api/v3/root/config/. */
-  const configFront = async (em: Emulator, config: (res: http.ServerResponse) => void) => {
+  const configFront = async (
+    em: Emulator,
+    config: (res: http.ServerResponse) => void,
+    licence?: (res: http.ServerResponse) => void,
+  ) => {
     const front = http.createServer((req, res) => {
       if ((req.url ?? '').startsWith('/api/v3/root/config/')) return config(res);
+      if (licence && (req.url ?? '').startsWith('/api/v3/enterprise/license/summary/')) return licence(res);
       const up = http.request(`${em.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
         res.writeHead(r2.statusCode ?? 502, r2.headers);
         r2.pipe(res);
@@ -217,10 +226,16 @@ describe('enterprise QL search', () => {
 
   test('a licence announced but QL not honoured (silent substring fallback) is detected and not used', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {
-      const front = await configFront(em, (res) =>
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ capabilities: ['can_geo_ip', 'is_enterprise'] })),
+      const front = await configFront(
+        em,
+        (res) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ capabilities: ['can_geo_ip', 'is_enterprise'] })),
+        (res) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ status: 'valid', internal_users: 1, external_users: 0 })),
       );
       const sink = new SinkConsumer();
       const { r } = await start({ ...em, url: front.url }, sink, {

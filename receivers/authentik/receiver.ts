@@ -36,6 +36,7 @@ export class AuthentikReceiver implements Receiver {
   readonly #next: LogsConsumer;
   readonly #metrics: ReceiverMetrics;
   readonly #client: AuthentikClient;
+  readonly #health: Health;
   readonly #version = new VersionState();
   readonly #abort = new AbortController();
   #store: CheckpointStore | undefined;
@@ -64,6 +65,7 @@ export class AuthentikReceiver implements Receiver {
     }
     this.#metrics = new ReceiverMetrics(settings.metrics, settings.id);
     const health = new Health((s, m) => settings.reportStatus(s, m), settings.logger);
+    this.#health = health;
     let client: AuthentikClient | undefined;
     if (token) {
       try {
@@ -145,7 +147,10 @@ export class AuthentikReceiver implements Receiver {
         metrics: this.#metrics,
         records,
         version: this.#version,
+        health: this.#health,
       });
+      // A damaged checkpoint stops the start (exit 1) before anything is read.
+      await this.events.load();
     }
     if (cfg.users.enabled || cfg.groups.enabled) {
       this.directory = new DirectoryCollector({

@@ -9,7 +9,12 @@ import { parseMicros } from './time.ts';
 const T = 1_800_000_000_000_000n; // some instant in µs
 
 function parse(page: Page): Row[] {
-  return page.results.map((raw) => ({ pk: raw.pk as string, c: parseMicros(raw.created)!, raw }));
+  const out: Row[] = [];
+  for (const raw of page.results) {
+    const c = parseMicros(raw.created);
+    if (typeof raw.pk === 'string' && c !== undefined) out.push({ pk: raw.pk, c, raw });
+  }
+  return out;
 }
 
 interface RunOpts {
@@ -26,6 +31,8 @@ interface RunOpts {
   accept?: (r: Row) => boolean;
   /** Stop (throw) after this many emits, to simulate a crash. */
   stopAfter?: number;
+  /** Request `-created,pk` and interpret responses in the total order. */
+  total?: boolean;
 }
 
 async function run(o: RunOpts) {
@@ -38,12 +45,13 @@ async function run(o: RunOpts) {
     fetch: async (s, p) => {
       o.log?.push(`${s}x${p}`);
       await new Promise((r) => setImmediate(r));
-      return o.fake.page(s, p);
+      return o.fake.page(s, p, o.total ? '-created,pk' : '-created');
     },
     parse,
     pageSize: () => size,
-    clamp: (n) => {
-      size = Math.min(size, n);
+    totalOrder: () => o.total ?? false,
+    servedSize: (req, n, exact) => {
+      if (exact && n < req) size = Math.min(size, n);
     },
     concurrency: o.concurrency ?? 4,
     frontier: o.frontier ?? { c: null, pks: new Set() },
@@ -231,8 +239,8 @@ describe('scan without changes', () => {
 });
 
 describe('scan under drift (randomised)', () => {
-  for (const seed of [11, 12, 13, 14, 15, 16]) {
-    test(`seed ${seed}: inserts, late inserts, retention and GDPR deletes, ties`, async () => {
+  for (const [seed, total] of [11, 12, 13, 14, 15, 16, 17, 18].map((x) => [x, x > 14] as const)) {
+    test(`seed ${seed}${total ? ' (total order)' : ''}: inserts, late inserts, retention and GDPR deletes, ties`, async () => {
       const fake = new FakeEvents(seed);
       fake.seed(3000, T, 1_000_000n, seed % 2 === 0);
       const upper = fake.top()!;
@@ -253,7 +261,7 @@ describe('scan under drift (randomised)', () => {
           for (const r of fake.rows.splice(at, n)) deleted.add(r.pk);
         }
       };
-      const { emitted, resyncs } = await run({ fake, upper, pageSize: 37 });
+      const { emitted, resyncs } = await run({ fake, upper, pageSize: 37, total });
       assertAscendingUnique(emitted);
       const got = new Set(emitted.map((r) => r.pk));
       // Every event that existed at the start and was never deleted is delivered.
@@ -295,7 +303,6 @@ describe('resume', () => {
       fetch: (s, p) => Promise.resolve(fake3.page(s, p)),
       parse,
       pageSize: () => 100,
-      clamp: () => undefined,
       concurrency: 4,
       frontier: { c: null, pks: new Set() },
       upper,
@@ -329,5 +336,73 @@ describe('resume', () => {
     const remainingPages = Math.ceil((6000 - delivered.length) / 100);
     const used = fake3.requests - before;
     assert.ok(used <= remainingPages * 1.25 + 6, `resume used ${used} requests for ${remainingPages} pages`);
+  });
+});
+
+describe('tie blocks in the total order (-created,pk)', () => {
+  for (const block of [1, 99, 100, 101, 250, 1000]) {
+    for (const P of [10, 100]) {
+      test(`block of ${block} at page size ${P}: exact, bounded`, async () => {
+        const fake = new FakeEvents(block + P);
+        fake.seed(300, T);
+        const mid = fake.rows[150]!.c - 1n;
+        for (let i = 0; i < block; i++) fake.add(mid);
+        fake.maxPageSize = 100;
+        const log: string[] = [];
+        // The collector asks for slices of up to 2 × page_size (at most the server's clamp).
+        const { emitted } = await run({ fake, pageSize: Math.min(2 * P, 100), total: true, log });
+        assert.equal(emitted.length, 300 + block);
+        assertAscendingUnique(emitted);
+        const pages = Math.ceil((300 + block) / P);
+        console.log(`block ${block} P ${P}: ${log.length} requests for ${pages} pages`);
+        assert.ok(log.length <= pages * 1.2 + 8, `${log.length} requests for ${pages} pages`);
+      });
+    }
+  }
+
+  test('1 older + 101 tied + 1 newer at page size 100 (the livelock of issue 11)', async () => {
+    const fake = new FakeEvents(3);
+    fake.seed(1, T);
+    for (let i = 0; i < 101; i++) fake.add(T + 1000n);
+    fake.add(T + 2000n);
+    const ok = await run({ fake, pageSize: 100, total: true });
+    assert.equal(ok.emitted.length, 103);
+    assertAscendingUnique(ok.emitted);
+    assert.ok(fake.requests < 10, `${fake.requests} requests`);
+  });
+});
+
+describe('ends and malformed rows', () => {
+  test('next == 0 from a stale COUNT: the page after it is asked, nothing is lost', async () => {
+    const fake = new FakeEvents(4);
+    fake.seed(1000, T);
+    let clock = T;
+    // The first request (the last page by count) sees 3 inserts land between its COUNT and its rows.
+    fake.betweenCountAndRows = () => {
+      for (let i = 0; i < 3; i++) fake.add((clock += 1000n));
+    };
+    const { emitted } = await run({ fake, pageSize: 100, total: true, hint: 999, hintCount: 1000 });
+    assert.equal(emitted.length, 1003);
+    assertAscendingUnique(emitted);
+  });
+
+  test('a last page made only of malformed rows does not stall the backfill', async () => {
+    const fake = new FakeEvents(6);
+    fake.seed(250, T);
+    for (const r of fake.rows.slice(-50)) fake.malformed.add(r.pk);
+    const log: string[] = [];
+    const { emitted } = await run({ fake, pageSize: 50, total: true, log });
+    assert.equal(emitted.length, 200);
+    assertAscendingUnique(emitted);
+    assert.ok(log.length < 20, `${log.length} requests`);
+  });
+
+  test('malformed rows in the middle occupy their positions', async () => {
+    const fake = new FakeEvents(7);
+    fake.seed(500, T);
+    for (const r of fake.rows.slice(100, 180)) fake.malformed.add(r.pk);
+    const { emitted } = await run({ fake, pageSize: 50, total: true });
+    assert.equal(emitted.length, 420);
+    assertAscendingUnique(emitted);
   });
 });

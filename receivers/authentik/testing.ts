@@ -36,6 +36,12 @@ export class FakeEvents {
   beforeServe: (() => void) | undefined;
   /** Shuffle rows that share `created` on every request (PostgreSQL gives no tie order). */
   shuffleTies = true;
+  /** Whether `-created,pk` is honoured (ties by ascending pk); real 2023.10.7 and 2025.12.4 do. */
+  honoursPk = true;
+  /** Called between the COUNT and the rows of a page (Django's two queries). */
+  betweenCountAndRows: (() => void) | undefined;
+  /** Rows rendered without a valid `created` (malformed). */
+  readonly malformed = new Set<string>();
 
   constructor(seed = 1) {
     this.#rand = prng(seed);
@@ -77,7 +83,10 @@ export class FakeEvents {
     return this.#rand();
   }
 
-  #ordered(): FakeEvent[] {
+  #ordered(byPk: boolean): FakeEvent[] {
+    if (byPk) {
+      return this.rows.slice().sort((a, b) => (a.c > b.c ? -1 : a.c < b.c ? 1 : a.pk < b.pk ? -1 : 1));
+    }
     if (!this.shuffleTies) return this.rows;
     const out = this.rows.slice();
     let i = 0;
@@ -94,16 +103,23 @@ export class FakeEvents {
   }
 
   /** Serves a page like authentik (404 Invalid page past the end, clamp, 1-based pages). */
-  page(size: number, page: number): Page {
+  page(size: number, page: number, ordering = '-created'): Page {
     this.requests++;
     this.beforeServe?.();
     const eff = this.maxPageSize !== undefined ? Math.min(size, this.maxPageSize) : size;
     const count = this.rows.length;
     const pages = count === 0 ? 1 : Math.ceil(count / eff);
     if (page < 1 || page > pages) throw new InvalidPageError(`page=${page}`);
-    const all = this.#ordered();
+    const race = this.betweenCountAndRows;
+    this.betweenCountAndRows = undefined;
+    race?.();
+    const all = this.#ordered(this.honoursPk && ordering === '-created,pk');
     const slice = all.slice((page - 1) * eff, page * eff);
-    const results = slice.map((r) => ({ pk: r.pk, created: formatMicros(r.c), action: 'login' }));
+    const results = slice.map((r) => ({
+      pk: r.pk,
+      created: this.malformed.has(r.pk) ? 'not a date' : formatMicros(r.c),
+      action: 'login',
+    }));
     const text = JSON.stringify({ results });
     return {
       next: page < pages ? page + 1 : 0,

@@ -62,6 +62,16 @@ export interface EmulatorOptions {
   host?: string;
   /** enterprise license present: QL `search` honoured (2025.8+); otherwise silent substring fallback */
   enterprise?: boolean;
+  /**
+   * the enterprise app is installed (default true): `/api/v3/root/config/` lists `is_enterprise` in
+   * `capabilities` whether or not a licence is present, as both real releases (2023.10.7, 2025.12.4) do
+   */
+  enterpriseApp?: boolean;
+  /**
+   * `pk` as a second ordering term orders tied rows (default true, as on both real releases); false
+   * emulates a server that ignores it (tied rows then come back in a fresh order per request)
+   */
+  honourPkOrdering?: boolean;
   /** override the profile's max page size (2025.12+: 100; older: unbounded) */
   maxPageSize?: number;
   /** override the profile's default page size (2025.12+: 20; older: 100) */
@@ -131,6 +141,18 @@ export interface Emulator {
     insertRecords(records: Record<string, unknown>[], at?: Date): string[];
     /** GDPR cleanup: deletes every event whose user.pk is pk; returns how many */
     deleteByUserPk(pk: number): number;
+    /**
+     * inserts a block of n events sharing one `created` (now, or `at`): real servers return such ties
+     * in a different order per request under `-created`, and by pk under `-created,pk`
+     */
+    insertTied(n: number, at?: Date): string[];
+    /** user.pk of an alive event (undefined: none or unknown event) */
+    userPkOf(pk: string): number | undefined;
+    /**
+     * runs fn once, in the next events list request, between its COUNT and its rows query (Django's
+     * paginator takes them in two snapshots: `count` and `next` can miss rows committed in between)
+     */
+    betweenCountAndRows(fn: () => void): void;
     /** alive pks, oldest first */
     allPks(): string[];
     get(pk: string): object | undefined;

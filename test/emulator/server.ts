@@ -49,7 +49,6 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 
 const DETAIL = {
   notProvided: 'Authentication credentials were not provided.',
-  malformed: 'Malformed header',
   invalid: 'Token invalid/expired',
   denied: 'You do not have permission to perform this action.',
   invalidPage: 'Invalid page.',
@@ -192,6 +191,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const info: ProfileInfo = PROFILE_INFO[profile];
   if (!info) throw new Error(`unknown version profile ${String(profile)}`);
   const enterprise = opts.enterprise ?? false;
+  const enterpriseApp = opts.enterpriseApp ?? true;
+  const honourPk = opts.honourPkOrdering ?? true;
+  /** One-shot hooks run between a list's COUNT and its rows (see listEvents). */
+  const betweenCountAndRows: (() => void)[] = [];
   const defSize = opts.defaultPageSize ?? info.defaultPageSize;
   const maxSize = opts.maxPageSize ?? info.maxPageSize;
   const denied = new Set<Dataset>(opts.denyDatasets ?? []);
@@ -524,6 +527,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const first = order[0]!;
     const fast = first.field === 'created' || first.field === 'expires';
 
+    const rangeNow = (): { lo: number; hi: number } => {
+      if (!range) return { lo: 0, hi: store.size };
+      const l = Number.isFinite(range.lo) ? store.lowerBound(range.lo, !range.loIncl) : 0;
+      const h = Number.isFinite(range.hi) ? store.lowerBound(range.hi, range.hiIncl) : store.size;
+      return { lo: l, hi: Math.max(l, h) };
+    };
     let view: EventView;
     if (preds.length === 0 && fast) view = { kind: 'range', lo, hi, desc: first.desc };
     else {
@@ -539,21 +548,72 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       view = { kind: 'list', gis, desc: fast && first.desc };
     }
 
-    return cpu(() => {
-      const count = view.kind === 'range' ? view.hi - view.lo : view.gis.length;
-      const pg = paginate(q, count, defSize, maxSize);
-      if (isResp(pg)) return pg;
-      const results: EventObject[] = [];
-      const end = Math.min(count, pg.offset + pg.size);
-      for (let i = pg.offset; i < end; i++) {
-        const gi =
-          view.kind === 'range'
-            ? store.at(view.desc ? view.hi - 1 - i : view.lo + i)
-            : view.gis[view.desc ? view.gis.length - 1 - i : i]!;
-        results.push(materialise(gi));
+    const count = view.kind === 'range' ? view.hi - view.lo : view.gis.length;
+    const pg = paginate(q, count, defSize, maxSize);
+    if (isResp(pg)) return pg;
+    // Django takes `count` (and so `next`) and the rows in two queries: rows committed in between
+    // change the second one. The hook lets tests land inserts or deletes there.
+    const race = betweenCountAndRows.shift();
+    if (race) {
+      race();
+      if (view.kind === 'range') {
+        const r = rangeNow();
+        view = { kind: 'range', lo: r.lo, hi: r.hi, desc: view.desc };
       }
-      return json(200, envelope(pg, results));
+    }
+    const v = view;
+    return cpu(() => {
+      const n = v.kind === 'range' ? v.hi - v.lo : v.gis.length;
+      const giAt = (i: number): number =>
+        v.kind === 'range'
+          ? store.at(v.desc ? v.hi - 1 - i : v.lo + i)
+          : v.gis[v.desc ? v.gis.length - 1 - i : i]!;
+      const end = Math.min(n, pg.offset + pg.size);
+      const gis: number[] = [];
+      for (let i = pg.offset; i < end; i++) gis.push(giAt(i));
+      if (fast) arrangeTies(gis, pg.offset, n, giAt, honourPk ? order[1] : undefined);
+      return json(200, envelope(pg, gis.map(materialise)));
     });
+  }
+
+  /**
+   * Tied `created` values in a page: PostgreSQL returns them in an order that changes from one request
+   * to the next under `ORDER BY created` alone (a fresh permutation of the whole tie block per request
+   * here), and in pk order when `pk` is the second ordering term. `gis` holds view positions
+   * [offset, offset + gis.length); blocks reaching past the page are arranged as a whole.
+   */
+  function arrangeTies(
+    gis: number[],
+    offset: number,
+    n: number,
+    giAt: (i: number) => number,
+    second: { field: string; desc: boolean } | undefined,
+  ): void {
+    const rng = new Stream((seed ^ 0x71e5) + stats.requests * 7919);
+    for (let j = 0; j < gis.length;) {
+      const c = store.createdOf(gis[j]!);
+      let k = j + 1;
+      while (k < gis.length && store.createdOf(gis[k]!) === c) k++;
+      let a = offset + j;
+      let b = offset + k;
+      if (j === 0) while (a > 0 && store.createdOf(giAt(a - 1)) === c) a--;
+      if (k === gis.length) while (b < n && store.createdOf(giAt(b)) === c) b++;
+      if (b - a > 1) {
+        const block: number[] = [];
+        for (let i = a; i < b; i++) block.push(giAt(i));
+        if (second?.field === 'pk') {
+          const pk = new Map(block.map((g) => [g, pkOf(g)]));
+          block.sort((x, y) => (pk.get(x)! < pk.get(y)! ? -1 : 1) * (second.desc ? -1 : 1));
+        } else {
+          for (let i = block.length - 1; i > 0; i--) {
+            const r = rng.int(i + 1);
+            [block[i], block[r]] = [block[r]!, block[i]!];
+          }
+        }
+        for (let i = j; i < k; i++) gis[i] = block[offset + i - a]!;
+      }
+      j = k;
+    }
   }
 
   function envelope(pg: PageSlice, results: unknown[]): Record<string, unknown> {
@@ -795,7 +855,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const scheme = sp === -1 ? raw : raw.slice(0, sp);
     if (scheme.toLowerCase() !== 'bearer') return json(403, { detail: DETAIL.notProvided });
     const key = sp === -1 ? '' : raw.slice(sp + 1).trim();
-    if (key === '') return json(403, { detail: DETAIL.malformed });
+    // Real 2023.10.7 and 2025.12.4 answer an empty Bearer value like a missing header.
+    if (key === '') return json(403, { detail: DETAIL.notProvided });
     if (key !== token || appPasswords.has(key) || retiredTokens.has(key) || key === '') {
       return json(403, { detail: DETAIL.invalid });
     }
@@ -824,7 +885,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
           'can_geo_ip',
           'can_asn',
           'can_impersonate',
-          ...(enterprise ? ['is_enterprise'] : []),
+          // Listed whenever the enterprise app is installed, licensed or not (both real releases).
+          ...(enterpriseApp ? ['is_enterprise'] : []),
         ],
         cache_timeout: 300,
         cache_timeout_flows: 300,
@@ -839,12 +901,23 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (pushResp) return pushResp;
     const known =
       path === '/api/v3/admin/version/' ||
+      path === '/api/v3/enterprise/license/summary/' ||
       path === '/api/v3/events/events/' ||
       path === '/api/v3/core/users/' ||
       path === '/api/v3/core/groups/' ||
       path.startsWith('/api/v3/events/events/');
     if (!known) return json(404, { detail: 'Not found.' });
     if (method !== 'GET') return json(405, { detail: `Method "${method}" not allowed.` });
+    if (path === '/api/v3/enterprise/license/summary/') {
+      // Any authenticated user may read it (permission IsAuthenticated); `status` per LicenseSummary.
+      return json(200, {
+        internal_users: enterprise ? 100 : 0,
+        external_users: enterprise ? 100 : 0,
+        status: enterprise ? 'valid' : 'unlicensed',
+        latest_valid: isoMicros(enterprise ? nowUs + 365 * US_PER_DAY : 0),
+        license_flags: [],
+      });
+    }
     if (path === '/api/v3/admin/version/') {
       return json(200, {
         version_current: info.versionCurrent,
@@ -1126,6 +1199,20 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
           custom.set(gi, r);
           return pkOf(gi);
         });
+      },
+      insertTied(n: number, at?: Date): string[] {
+        const us =
+          at === undefined
+            ? Math.floor((performance.timeOrigin + performance.now()) * 1000)
+            : at.getTime() * 1000;
+        return store.insertTied(us, n).map(pkOf);
+      },
+      userPkOf(pk: string): number | undefined {
+        const gi = giOf(pk);
+        return gi === undefined ? undefined : userPkOf(gi);
+      },
+      betweenCountAndRows(fn: () => void): void {
+        betweenCountAndRows.push(fn);
       },
       allPks(): string[] {
         const out: string[] = new Array<string>(store.size);

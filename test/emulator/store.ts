@@ -2,9 +2,11 @@
  * Compact event table. Per generated event it keeps 8 bytes of `created` (epoch µs, by generator
  * index), 1 byte of liveness, and 4 bytes of position in the `created` order: about 13 bytes per
  * event, so 1,000,000 events take ~13 MB. Everything else is materialised on demand from
- * (seed, generator index). `created` values are unique, so ordering by `created` (and
- * `created,pk`) is the position in `order`; a page is offset math over the current table state,
- * exactly like `ORDER BY created LIMIT n OFFSET k` on a live database.
+ * (seed, generator index). Generated and inserted `created` values are unique; `insertTied` adds
+ * blocks of identical `created` (imports, restores, bulk database work), kept in insertion order
+ * here. The server arranges tied rows per request (unstable under `-created`, by pk under
+ * `-created,pk`, like PostgreSQL). A page is offset math over the current table state, exactly like
+ * `ORDER BY created LIMIT n OFFSET k` on a live database.
  */
 
 export class EventStore {
@@ -140,6 +142,32 @@ export class EventStore {
     this.#len++;
     this.version++;
     return gi;
+  }
+
+  /**
+   * Inserts n events that all have `created` = us (a tie block), after any alive event with the same
+   * `created`. Returns their gis.
+   */
+  insertTied(us: number, n: number): number[] {
+    us = Math.floor(us);
+    const k = Math.max(0, Math.floor(n));
+    if (k === 0) return [];
+    this.#ensureGi(k);
+    this.#ensureOrder(k);
+    const pos = this.lowerBound(us, true);
+    const at = this.#head + pos;
+    this.#order.copyWithin(at + k, at, this.#head + this.#len);
+    const out: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const gi = this.#n++;
+      this.#created[gi] = us;
+      this.#alive[gi] = 1;
+      this.#order[at + i] = gi;
+      out.push(gi);
+    }
+    this.#len += k;
+    this.version++;
+    return out;
   }
 
   /** Removes the n oldest alive events (retention). Returns their gis, oldest first. */

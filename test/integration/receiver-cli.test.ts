@@ -8,7 +8,8 @@
  *   inserted during the run, 5% injected faults: every event exactly once, nothing else.
  * - SIGTERM mid-backfill + restart: every event, none twice; the restart does not re-read the history
  *   it had finished (counted from the emulator's request log).
- * - kill -9 mid-backfill + restart: every event, at most one batch twice.
+ * - kill -9 mid-backfill + restart: every event, at most one batch twice (a batch: up to
+ *   max_concurrent_requests pages merged behind a slow delivery).
  * - Steady state with 1,000,000 retained events and no new ones: one poll = one request.
  *
  * Needs no peer.
@@ -16,7 +17,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import type { Emulator, EmulatorOptions, FaultKind, RequestLogEntry } from '../emulator/index.ts';
@@ -62,6 +63,8 @@ interface ConfigOptions {
   datasets?: 'events' | 'all';
   pageSize?: number;
   useQl?: boolean;
+  /** Extra `events` options, YAML flow syntax (e.g. `on_corrupt_checkpoint: backfill`). */
+  eventsExtra?: string;
 }
 
 async function writeConfig(dir: string, emu: Emulator, o: ConfigOptions = {}): Promise<string> {
@@ -74,7 +77,7 @@ receivers:
     endpoint: ${emu.url}/
     token: \${env:AUTHENTIK_TOKEN}
     storage: file_storage
-    events: { interval: ${o.interval ?? '1s'}, page_size: ${o.pageSize ?? REQUESTED_PAGE_SIZE}, backfill: ${o.backfill ?? 'all'}${o.useQl === false ? ', use_ql: false' : ''} }
+    events: { interval: ${o.interval ?? '1s'}, page_size: ${o.pageSize ?? REQUESTED_PAGE_SIZE}, backfill: ${o.backfill ?? 'all'}${o.useQl === false ? ', use_ql: false' : ''}${o.eventsExtra ? `, ${o.eventsExtra}` : ''} }
     users: { enabled: ${all}, interval: 1h, page_size: 100 }
     groups: { enabled: ${all}, interval: 1h, page_size: 100 }
     api_retry: { initial_interval: 200ms, max_interval: 2s }
@@ -384,9 +387,11 @@ describe('authentik receiver through the CLI against the emulator', { timeout: 3
           dups.every(([, n]) => n === 2),
           `nothing three times: ${JSON.stringify(dups.slice(0, 5))}`,
         );
+        // One batch: deliveries queued behind a slow one are merged, up to max_concurrent_requests (4) pages.
+        const batch = 4 * SERVER_PAGE_SIZE;
         assert.ok(
-          dups.length <= SERVER_PAGE_SIZE,
-          `at most one batch (${SERVER_PAGE_SIZE}) twice, got ${dups.length} duplicated events`,
+          dups.length <= batch,
+          `at most one batch (${batch}) twice, got ${dups.length} duplicated events`,
         );
         assert.ok(
           dups.every(([pk]) => firstRun.has(pk)),
@@ -713,4 +718,62 @@ ${tel.yaml}  pipelines:
       'new events arrive within seconds and one poll is one request',
     () => steadyState(true),
   );
+});
+
+describe('damaged events checkpoint through the CLI (issue 11)', () => {
+  test('exit 1 naming the file and the way out; on_corrupt_checkpoint: backfill starts over', async () => {
+    const emu = await emulator({ events: 300, version: '2025.12', seed: 31 });
+    const dir = await workDir('corrupt');
+    const cfg = await writeConfig(dir, emu, { pageSize: 100 });
+    const out = new Output(join(dir, 'out.ndjson'));
+    const first = startCollector(dir, cfg, emu);
+    await waitForAll(out, emu.events.allPks(), first, 60_000);
+    await waitUntil(
+      () => Promise.resolve(/backfill complete/.test(first.stderr)),
+      30_000,
+      'backfill complete',
+    );
+    assertCleanRun(first, await first.stop(), emu);
+
+    // Damage the events checkpoint file (file_storage frames each value with a checksum).
+    const files: string[] = [];
+    const walk = async (d: string): Promise<void> => {
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) await walk(p);
+        else files.push(p);
+      }
+    };
+    await walk(join(dir, 'state'));
+    const eventsKey = `v_${Buffer.from('events').toString('base64url')}`;
+    const file = files.find((f) => f.endsWith(eventsKey));
+    assert.ok(file, `events checkpoint among ${files.join(', ')}`);
+    const data = await readFile(file);
+    data[data.length - 3] = (data[data.length - 3] ?? 0) ^ 0xff;
+    await writeFile(file, data);
+
+    const second = startCollector(dir, cfg, emu);
+    const exit = await second.wait(30_000);
+    assert.equal(exit.code, 1, tail(second.stderr));
+    assert.match(second.stderr, /events checkpoint file .* is damaged/);
+    assert.ok(second.stderr.includes(file), 'the file is named');
+    assert.match(second.stderr, /on_corrupt_checkpoint: backfill/);
+    assert.ok(!second.stderr.includes(emu.token));
+    await out.poll();
+    assert.equal(out.dups().length, 0, 'nothing was read again');
+
+    // The explicit option: start over as on a first start (backfill: none here, so nothing again).
+    const cfg2 = await writeConfig(dir, emu, {
+      pageSize: 100,
+      backfill: 'none',
+      eventsExtra: 'on_corrupt_checkpoint: backfill',
+    });
+    const third = startCollector(dir, cfg2, emu);
+    await waitUntil(() => Promise.resolve(/starting from now/.test(third.stderr)), 30_000, 'started over');
+    const late = emu.events.insert(2);
+    await waitForAll(out, [...emu.events.allPks(), ...late], third, 30_000);
+    assertCleanRun(third, await third.stop(), emu);
+    assert.equal(out.dups().length, 0);
+    assert.match(third.stderr, /events checkpoint is damaged; on_corrupt_checkpoint: backfill/);
+  });
 });

@@ -289,6 +289,20 @@ export class FileStorageClient implements StorageClient {
     });
   }
 
+  /**
+   * Where a value is stored and, when its file exists but is damaged (`get` then answers undefined),
+   * why. For components that must tell a damaged value from a missing one (e.g. a checkpoint).
+   */
+  inspect(key: string): Promise<{ file: string; exists: boolean; problem?: string }> {
+    return this.#run(async () => {
+      const file = join(this.#dir, valueFileName(key));
+      const data = await readIfExists(file);
+      if (data === undefined) return { file, exists: false };
+      const r = unframe(data);
+      return 'problem' in r ? { file, exists: true, problem: String(r.problem) } : { file, exists: true };
+    });
+  }
+
   set(key: string, value: Buffer): Promise<void> {
     const data = frame(value);
     return this.#run(() => writeAtomic(this.#dir, valueFileName(key), data, this.#fsync));
