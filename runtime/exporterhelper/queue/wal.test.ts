@@ -213,6 +213,26 @@ void describe('queue log: resynchronising after damage in the middle of a segmen
     await again.wal.close();
   });
 
+  void test('an old torn tail left by an earlier version (its id reused by the next run) is not a loss', async () => {
+    const w = await writeRun(20);
+    const e20 = w.entries.get(20)!;
+    const seg1 = await segPath(w.dir, 1);
+    await truncate(seg1, e20.offset + 30);
+    const tornCopy = await readFile(seg1);
+    // Two later runs (an earlier version did not cut the torn tail): segments 2 and 3.
+    for (let run = 0; run < 2; run++) {
+      const { wal } = await Wal.open(w.dir, { segmentBytes: 1 << 30 });
+      for (let i = 0; i < 3; i++) await wal.append(1, body(100 + i));
+      await wal.close();
+    }
+    await writeFile(seg1, tornCopy);
+    const { wal, pending, skipped } = await reopen(w.dir);
+    assert.equal(lost(skipped).length, 0, JSON.stringify(skipped));
+    assert.equal(skipped.filter((x) => x.atTail).length, 1);
+    assert.equal(pending.length, 19 + 6);
+    await wal.close();
+  });
+
   void test('a deleted segment in the middle, an empty segment, an unreadable one: no crash', async () => {
     const w = await writeRun(60, { segmentBytes: 4096 });
     await unlink(await segPath(w.dir, 2));

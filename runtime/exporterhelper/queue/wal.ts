@@ -437,7 +437,17 @@ export class Wal {
           items: p.readUInt32BE(9),
         });
       }
-      const lostIds = this.#damage(path, buf.length, bad, batches, acked, mayBeTorn.has(seq));
+      // An older segment's damaged tail is still a torn write when the next run reused its id (a run
+      // starts at the highest intact id + 1): a crash left it, possibly before this version cut tails.
+      let torn = mayBeTorn.has(seq);
+      const claim = bad.at(-1)?.end === buf.length ? claimedBatch(bad.at(-1)!.claimed) : undefined;
+      if (!torn && claim) {
+        const later = seqs.find((q) => q > seq);
+        const first =
+          later === undefined ? undefined : await firstBatchId(join(this.dir, `${segName(later)}.seg`));
+        torn = first !== undefined && claim.id >= first;
+      }
+      const lostIds = this.#damage(path, buf.length, bad, batches, acked, torn);
       for (const b of batches) {
         this.#nextId = Math.max(this.#nextId, b.id + 1);
         if (acked.has(b.id)) continue;
@@ -462,15 +472,10 @@ export class Wal {
         await rm(ackPath, { force: true });
         continue;
       }
-      const torn = bad.at(-1);
-      if (
-        torn &&
-        mayBeTorn.has(seq) &&
-        torn.end === buf.length &&
-        torn.offset >= (batches.at(-1)?.end ?? 0)
-      ) {
+      const tail = bad.at(-1);
+      if (torn && tail && tail.end === buf.length && tail.offset >= (batches.at(-1)?.end ?? 0)) {
         // Cut a torn tail so the next start does not report it again (the process that wrote it is gone).
-        seg.size = await truncateTo(path, torn.offset).catch(() => buf.length);
+        seg.size = await truncateTo(path, tail.offset).catch(() => buf.length);
       }
       if (lostIds.length) {
         // Mark the lost batches as dropped, so a later start does not count them a second time.
@@ -794,6 +799,26 @@ function ackRecord(id: number, outcome: AckOutcome): Buffer {
   payload.writeBigUInt64BE(BigInt(id), 1);
   payload[9] = outcome === 'delivered' ? 0 : 1;
   return frame(payload);
+}
+
+/** Id of the first batch of a segment file when its first record is intact, else undefined. */
+async function firstBatchId(path: string): Promise<number | undefined> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    const head = Buffer.alloc(HEADER_BYTES);
+    if ((await fh.read(head, 0, HEADER_BYTES, 0)).bytesRead < HEADER_BYTES) return undefined;
+    const len = head.readUInt32BE(4);
+    if (head.readUInt32BE(0) !== MAGIC || len < BATCH_META_BYTES || len > 64 * 1024 * 1024) return undefined;
+    const payload = Buffer.alloc(len);
+    if ((await fh.read(payload, 0, len, HEADER_BYTES)).bytesRead < len) return undefined;
+    if (crc32(payload) !== head.readUInt32BE(8)) return undefined;
+    return claimedBatch(payload)?.id;
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
 }
 
 async function truncateTo(path: string, size: number): Promise<number> {
