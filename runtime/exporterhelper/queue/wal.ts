@@ -398,8 +398,23 @@ export class Wal {
       const acked = new Set<number>();
       let ackSize = 0;
       let buf: Buffer;
+      if (ackSeqs.has(seq)) {
+        try {
+          ackSize = await this.#readAcks(ackPath, acked);
+        } catch (err) {
+          // Without its acks every batch of the segment is replayed: duplicates, never a loss.
+          this.#opts.onSkipped?.({
+            file: ackPath,
+            offset: 0,
+            reason: 'unreadable',
+            items: 0,
+            atTail: false,
+            lost: false,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }
       try {
-        if (ackSeqs.has(seq)) ackSize = await this.#readAcks(ackPath, acked);
         buf = await readFile(path);
       } catch (err) {
         // Unreadable (I/O error, permissions): keep the files for inspection, replay nothing of them.
