@@ -424,6 +424,38 @@ void describe('persistent sending queue', () => {
     await q.shutdown();
   });
 
+  void test('damage in the middle of a segment: 99 of 100 batches replayed in order, 1 dropped with file and offset', async () => {
+    const { host, qdir } = await storage();
+    const stuck = new TestExporter();
+    stuck.behave = () => new Promise<void>(() => undefined);
+    const crashed = pq(stuck, { num_consumers: 1, queue_size: 1000 });
+    await crashed.start(host);
+    for (let i = 1; i <= 100; i++) await crashed.consume(batchOf(i * 10, 2));
+    const [seg] = await segFiles(qdir);
+    const path = join(qdir, seg!);
+    const buf = await readFile(path);
+    // Walk to record 40 (1-based) by the framing and overwrite a few of its JSON bytes.
+    let off = 0;
+    for (let k = 1; k < 40; k++) off += 12 + buf.readUInt32BE(off + 4);
+    buf.write('@@@@', off + 12 + 13 + 8, 'latin1');
+    await writeFile(path, buf);
+    const exp = new TestExporter();
+    const s = nopSettings('x', 'exporter');
+    const q = pq(exp, { num_consumers: 1, queue_size: 1000 }, s);
+    await q.start(host);
+    await waitFor(() => exp.delivered.length === 99);
+    const expected = Array.from({ length: 100 }, (_, i) => i + 1)
+      .filter((i) => i !== 40)
+      .flatMap((i) => [i * 10, i * 10 + 1]);
+    assert.deepEqual(seqs(exp), expected, 'in order, only batch 40 missing');
+    assert.deepEqual(s.drops, [{ count: 2, reason: 'queue_corrupted' }]);
+    const line = s.logger.lines.find((l) => l.fields['reason'] === 'queue_corrupted');
+    assert.equal(line?.fields['file'], path);
+    assert.equal(line?.fields['offset'], off);
+    assert.equal(await metricValue(s, 'otelcol_exporter_queue_skipped_records', { reason: 'bad_crc' }), 1);
+    await q.shutdown();
+  });
+
   void test('garbage between records is skipped by resynchronising on the next record', async () => {
     const { host, qdir } = await storage();
     const stuck = new TestExporter();

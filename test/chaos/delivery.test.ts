@@ -11,7 +11,9 @@
  * 10. SIGTERM while the sink is down (in-memory queue): exit 75 within the shutdown timeout, one
  *     summary line; after a restart with the sink back, everything once.
  * 11. The persistent queue's directory on a 1 MiB tmpfs (out of space) while the sink is down, then a
- *     kill -9, a damaged (torn + garbage) segment tail, and a restart with the sink back.
+ *     kill -9, a damaged record in the middle of a segment (CRC mismatch), a damaged (torn + garbage)
+ *     segment tail, and a restart with the sink back: only the damaged record's batch is lost, counted
+ *     as dropped (`queue_corrupted`); every batch after it is replayed.
  * 12. TLS handshake failure for 5 s (the exporter's https endpoint presents an untrusted certificate),
  *     then the right one.
  *
@@ -20,11 +22,21 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import type { Emulator } from '../emulator/index.ts';
 import { startBulkSink } from './bulk-sink.ts';
@@ -380,7 +392,7 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
   })();
 
   void test(
-    '11. persistent queue out of space (1 MiB tmpfs), kill -9, damaged segment tail, restart',
+    '11. persistent queue out of space (1 MiB tmpfs), kill -9, damaged segment middle and tail, restart',
     {
       skip: skipReason(11) || (!canMount && 'needs root and mount (a 1 MiB tmpfs for the queue directory)'),
       timeout: 240_000,
@@ -422,6 +434,26 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
           .filter((n) => n.endsWith('.seg'))
           .sort();
         assert.ok(segs.length > 0, 'segments on disk');
+        // Damage the middle of a segment: a few payload bytes of a record between two intact ones (a
+        // CRC mismatch, as bit rot or a misdirected write would leave). Its batch is lost (counted as
+        // dropped, `queue_corrupted`); every batch after it must still be replayed.
+        const mid = middleRecord(qdir, segs);
+        assert.ok(mid, `a segment with at least 3 records (${segs.join(', ')})`);
+        const damagedPks = [...expectedPks(emu)].filter((pk) =>
+          mid.text.includes(pk.slice(pk.indexOf(':') + 1)),
+        );
+        const fd = openSync(mid.path, 'r+');
+        try {
+          writeSync(
+            fd,
+            Buffer.from('\u0001\u0002damaged\u0003'),
+            0,
+            10,
+            mid.offset + 12 + 13 + Math.floor(mid.length / 3),
+          );
+        } finally {
+          closeSync(fd);
+        }
         const last = join(qdir, segs.at(-1)!);
         appendFileSync(
           last,
@@ -430,9 +462,10 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
         await sink.setMode({ kind: 'ok' });
         const c2 = scope.start(cfg);
         const expected = expectedPks(emu);
+        // Everything but the damaged batch; then a little longer, to see that nothing else arrives late.
         await until(
-          'everything after the restart',
-          () => sinkHas(sink, expected) === expected.size,
+          'everything but the damaged batch after the restart',
+          () => sinkHas(sink, expected) >= expected.size - mid.items,
           120_000,
           {
             every: 500,
@@ -440,13 +473,24 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
             onTimeout: () => `${sinkHas(sink, expected)}/${expected.size}\n${c2.tail()}`,
           },
         );
+        await sleep(3000);
         const have = sinkHas(sink, expected);
+        const dropLine = c2.stderr.split('\n').find((l) => l.includes('queue_corrupted'));
+        console.log(`scenario 11: drop logged as: ${dropLine}`);
         const skipped = /skipped a damaged or duplicate record/.test(c2.stderr);
+        const dropped = metricSum(
+          await metricsText(cfg.metricsPort),
+          'otelcol_exporter_dropped_log_records',
+          {
+            reason: 'queue_corrupted',
+          },
+        );
+        const missingPks = [...expected].filter((pk) => !sink.pksOf(pk.slice(0, pk.indexOf(':'))).has(pk));
         console.log(
-          `scenario 11: ${have}/${expected.size} after the disk filled, kill -9 and a damaged tail; damage reported: ${skipped}`,
+          `scenario 11: ${have}/${expected.size} after the disk filled, kill -9, a damaged record in the middle of ${basename(mid.path)} (record ${mid.index + 1} of ${mid.count}, ${mid.items} log records) and a damaged tail; lost ${expected.size - have} (all in the damaged record), dropped{queue_corrupted} ${dropped}; tail damage reported: ${skipped}`,
         );
         record({
-          scenario: '11 queue disk full + kill -9 + damaged tail',
+          scenario: '11 queue disk full + kill -9 + damaged middle and tail',
           expected: expected.size,
           delivered: have,
           duplicates: sink.duplicatePks(),
@@ -455,7 +499,15 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
         });
         c2.kill('SIGTERM');
         const exit2 = await c2.wait(30_000);
-        assert.equal(have, expected.size);
+        // Only the damaged record's batch is lost, and all of it is counted and logged as dropped.
+        assert.equal(dropped, mid.items, 'the damaged batch is counted as dropped (queue_corrupted)');
+        assert.ok(expected.size - have <= mid.items, 'nothing lost beyond the damaged batch');
+        for (const pk of missingPks)
+          assert.ok(damagedPks.includes(pk), `${pk} lost but not in the damaged record`);
+        assert.ok(
+          c2.stderr.includes(basename(mid.path)) && c2.stderr.includes('queue_corrupted'),
+          'the drop is logged with the segment file',
+        );
         assert.equal(sink.duplicatePks(), 0);
         assert.ok(skipped, 'the damaged tail was reported');
         assert.equal(exit2.code, 0, c2.tail());
@@ -583,6 +635,53 @@ void describe('delivery chaos', { concurrency: 1 }, () => {
     },
   );
 });
+
+/**
+ * The record in the middle of the segment with the most records (walked by the framing: magic u32,
+ * length u32, CRC u32, payload `0x01 | id u64 | records u32 | batch JSON`).
+ */
+function middleRecord(
+  qdir: string,
+  segs: string[],
+):
+  | {
+      path: string;
+      offset: number;
+      length: number;
+      index: number;
+      count: number;
+      items: number;
+      text: string;
+    }
+  | undefined {
+  let best: { path: string; recs: { offset: number; length: number }[] } | undefined;
+  for (const name of segs) {
+    const path = join(qdir, name);
+    const buf = readFileSync(path);
+    const recs: { offset: number; length: number }[] = [];
+    for (let off = 0; off + 12 <= buf.length;) {
+      if (buf.readUInt32BE(off) !== 0x414b5131) break;
+      const len = buf.readUInt32BE(off + 4);
+      if (off + 12 + len > buf.length) break;
+      recs.push({ offset: off, length: len });
+      off += 12 + len;
+    }
+    if (recs.length >= 3 && (!best || recs.length > best.recs.length)) best = { path, recs };
+  }
+  if (!best) return undefined;
+  const index = Math.floor(best.recs.length / 2);
+  const r = best.recs[index]!;
+  const buf = readFileSync(best.path);
+  return {
+    path: best.path,
+    offset: r.offset,
+    length: r.length,
+    index,
+    count: best.recs.length,
+    items: buf.readUInt32BE(r.offset + 12 + 9),
+    text: buf.subarray(r.offset + 12 + 13, r.offset + 12 + r.length).toString('utf8'),
+  };
+}
 
 function findDir(root: string, name: string): string {
   for (const n of readdirSync(root, { withFileTypes: true })) {

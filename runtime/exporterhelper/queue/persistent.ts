@@ -153,20 +153,25 @@ export class PersistentQueue implements Exporter {
 
   #onSkipped(s: SkippedRecord): void {
     this.#skipped(s.reason);
-    const fields = { file: s.file, offset: s.offset, reason: s.reason };
-    if (s.atTail || s.reason === 'duplicate' || s.file.endsWith('.ack')) {
+    const fields: Record<string, unknown> = { file: s.file, offset: s.offset, damage: s.reason };
+    if (s.end !== undefined) fields['damaged_until'] = s.end;
+    if (s.batchId !== undefined) fields['batch'] = s.batchId;
+    if (s.error !== undefined) fields['error'] = s.error;
+    if (!s.lost) {
       // A torn final write was never acknowledged to the sender, so it is re-sent by it; a damaged
-      // ack only means a batch may be delivered twice.
-      this.#settings.logger.warn(
-        'sending queue: skipped a damaged or duplicate record in the queue log',
-        fields,
-      );
+      // ack only means a batch may be delivered twice; the rest held nothing undelivered.
+      this.#settings.logger.warn('sending queue: skipped a damaged or duplicate record in the queue log', {
+        ...fields,
+        reason: s.reason,
+      });
     } else if (s.items > 0) {
       this.#settings.reportDropped(s.items, 'queue_corrupted', fields);
     } else {
       this.#settings.logger.error(
-        'sending queue: skipped a damaged batch of unknown size in the queue log',
-        fields,
+        s.reason === 'unreadable'
+          ? 'sending queue: a queue log segment cannot be read; its batches are not replayed (file kept)'
+          : 'sending queue: lost a damaged batch of unknown size in the queue log (dropped, reason queue_corrupted)',
+        { ...fields, reason: 'queue_corrupted' },
       );
     }
   }

@@ -22,10 +22,16 @@
  * exists) and every batch in it is acknowledged. New segments are created when the active one reaches
  * `segmentBytes`, and always on open (old segments are never appended to after a restart).
  *
- * Opening scans every segment: batches without an ack are returned in id order for replay. A record
- * that is cut short at the end of a file (torn write after a crash) or whose CRC does not match is
- * skipped and reported through `onSkipped`; the scan resynchronises on the next magic number. It never
- * throws because of file contents.
+ * Opening scans every segment: batches without an ack are returned in id order for replay. Damage
+ * never throws and never costs more than the records whose bytes are damaged: the scan accepts a
+ * record only when magic, length and CRC-32 all validate, and after a bad position resumes at the next
+ * magic number (not at a length read from a damaged header), so every intact record after the damage
+ * is found (see {@link scanRecords}). Batch ids are consecutive within a segment, so the ids between
+ * the intact batches around a damaged stretch name exactly the lost batches: each one not yet
+ * acknowledged is reported through `onSkipped` (`lost: true`, with its record count when its header
+ * survived) and then acknowledged as dropped, so a later start does not count it again. Damage that
+ * reaches the end of one of the two newest segments is a torn write of an unacknowledged append
+ * (`atTail`, not lost; the tail is cut). The format is unchanged from earlier versions.
  */
 import { open, readdir, readFile, rm, stat, unlink, mkdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -57,16 +63,29 @@ export interface WalEntry {
   items: number;
 }
 
-export type SkipReason = 'torn_tail' | 'bad_crc' | 'bad_header' | 'duplicate' | 'bad_payload';
+export type SkipReason = 'torn_tail' | 'bad_crc' | 'bad_header' | 'duplicate' | 'bad_payload' | 'unreadable';
 
 export interface SkippedRecord {
   file: string;
+  /** Where the damaged bytes start. */
   offset: number;
+  /** First byte after the damaged bytes (the next intact record or the end of the file). */
+  end?: number | undefined;
   reason: SkipReason;
-  /** Log records the damaged record claimed to hold (best effort: the header may be damaged too). */
+  /** Log records the lost batch held; 0 when unknown (its header was damaged too). */
   items: number;
-  /** True when the damaged record was the last one of its file (a torn write of an unacknowledged append). */
+  /** True for a torn final write of an unacknowledged append (the end of one of the newest segments). */
   atTail: boolean;
+  /**
+   * True when an unacknowledged batch was lost (one report per lost batch). False when the damaged
+   * bytes held nothing undelivered: a torn tail, an ack record, garbage between consecutive batches,
+   * batches already acknowledged, or a lost batch already reported by an earlier start.
+   */
+  lost: boolean;
+  /** Id of the lost batch, when known. */
+  batchId?: number | undefined;
+  /** Error text (reason `unreadable`). */
+  error?: string | undefined;
 }
 
 export interface WalOptions {
@@ -134,80 +153,93 @@ interface ScannedRecord {
   payload: Buffer;
 }
 
+/** A run of bytes between two valid records (or a file end) that holds no valid record. */
+export interface DamagedStretch {
+  offset: number;
+  /** First byte after the stretch: the next valid record, or the end of the buffer. */
+  end: number;
+  reason: 'torn_tail' | 'bad_crc' | 'bad_header';
+  /** The bytes after the first bad header (what the damaged record claimed as its payload), if any. */
+  claimed: Buffer | undefined;
+}
+
 /**
- * Scans framed records in `buf`. Damaged stretches are reported via `onBad` (with the offset and
- * whether the stretch reaches the end of the buffer) and skipped by searching for the next magic.
+ * Scans framed records in `buf` and resynchronises after damage.
+ *
+ * A record is accepted only when its magic matches, its length fits in the buffer and the CRC-32 of
+ * the payload that length delimits matches. Anything else advances the scan to the next occurrence
+ * of the magic after the bad position (never by a length read from a record that did not validate),
+ * so an intact record after a damaged one is always found. A false positive needs the 4-byte magic
+ * and a matching CRC-32 over the span its length names (about 2^-64 per byte position of random
+ * data); a record can also not hide inside another record's payload, since batch JSON never contains
+ * the 0x00 bytes a length below 16 MiB starts with. Consecutive bad positions are merged into one
+ * {@link DamagedStretch}.
  */
-export function scanRecords(
-  buf: Buffer,
-  onBad: (
-    offset: number,
-    reason: 'torn_tail' | 'bad_crc' | 'bad_header',
-    atTail: boolean,
-    claimed: Buffer | undefined,
-  ) => void,
-): { records: ScannedRecord[]; validEnd: number } {
+export function scanRecords(buf: Buffer): {
+  records: ScannedRecord[];
+  bad: DamagedStretch[];
+  validEnd: number;
+} {
   const records: ScannedRecord[] = [];
+  const bad: DamagedStretch[] = [];
   let pos = 0;
   let validEnd = 0;
   const magic = Buffer.alloc(4);
   magic.writeUInt32BE(MAGIC, 0);
-  const resync = (from: number): number => {
-    const next = buf.indexOf(magic, from);
-    return next < 0 ? buf.length : next;
+  let open: DamagedStretch | undefined;
+  const damaged = (reason: DamagedStretch['reason'], claimed: Buffer | undefined): void => {
+    if (!open) {
+      open = { offset: pos, end: buf.length, reason, claimed };
+      bad.push(open);
+    }
+    const next = buf.indexOf(magic, pos + 1);
+    pos = next < 0 ? buf.length : next;
+    open.end = pos;
   };
   while (pos < buf.length) {
     if (buf.length - pos < HEADER_BYTES) {
-      onBad(pos, 'torn_tail', true, undefined);
-      break;
+      damaged('torn_tail', undefined);
+      continue;
     }
     if (buf.readUInt32BE(pos) !== MAGIC) {
-      const next = resync(pos + 1);
-      onBad(pos, 'bad_header', next >= buf.length, undefined);
-      pos = next;
+      damaged('bad_header', undefined);
       continue;
     }
     const len = buf.readUInt32BE(pos + 4);
-    const crc = buf.readUInt32BE(pos + 8);
     const end = pos + HEADER_BYTES + len;
     if (len > MAX_PAYLOAD) {
-      const next = resync(pos + 1);
-      onBad(pos, 'bad_header', next >= buf.length, undefined);
-      pos = next;
+      damaged('bad_header', buf.subarray(pos + HEADER_BYTES));
       continue;
     }
     if (end > buf.length) {
-      // Either a torn final write or a damaged length field in the middle: look for a later record.
-      const next = resync(pos + 1);
-      onBad(
-        pos,
-        next >= buf.length ? 'torn_tail' : 'bad_header',
-        next >= buf.length,
-        buf.subarray(pos + HEADER_BYTES),
-      );
-      pos = next;
+      // A torn final write, or a damaged length field in the middle: look for a later record.
+      damaged('torn_tail', buf.subarray(pos + HEADER_BYTES));
       continue;
     }
     const payload = buf.subarray(pos + HEADER_BYTES, end);
-    if (crc32(payload) !== crc) {
-      // Trust the length only if a record (or the end of file) follows it; else resync byte-wise.
-      const plausible = end === buf.length || (end + 4 <= buf.length && buf.readUInt32BE(end) === MAGIC);
-      const next = plausible ? end : resync(pos + 1);
-      onBad(pos, 'bad_crc', next >= buf.length, payload);
-      pos = next;
+    if (crc32(payload) !== buf.readUInt32BE(pos + 8)) {
+      damaged('bad_crc', buf.subarray(pos + HEADER_BYTES));
       continue;
+    }
+    if (open) {
+      // A stretch followed by a valid record was not a torn tail.
+      if (open.reason === 'torn_tail') open.reason = 'bad_header';
+      open = undefined;
     }
     records.push({ offset: pos, end, payload });
     pos = end;
     validEnd = end;
   }
-  return { records, validEnd };
+  return { records, bad, validEnd };
 }
 
-function claimedItems(payload: Buffer | undefined): number {
-  if (!payload || payload.length < BATCH_META_BYTES || payload[0] !== TYPE_BATCH) return 0;
-  const n = payload.readUInt32BE(9);
-  return n <= 10_000_000 ? n : 0;
+/** What the first damaged record of a stretch claims to be, when its batch metadata is readable. */
+function claimedBatch(payload: Buffer | undefined): { id: number; items: number } | undefined {
+  if (!payload || payload.length < BATCH_META_BYTES || payload[0] !== TYPE_BATCH) return undefined;
+  const id = Number(payload.readBigUInt64BE(1));
+  const items = payload.readUInt32BE(9);
+  if (!Number.isSafeInteger(id) || id < 1 || items > 10_000_000) return undefined;
+  return { id, items };
 }
 
 function segName(seq: number): string {
@@ -352,41 +384,54 @@ export class Wal {
     for (const seq of ackSeqs) {
       if (!segSeqs.has(seq)) await rm(join(this.dir, `${segName(seq)}.ack`), { force: true });
     }
+    const seqs = [...segSeqs].sort((a, b) => a - b);
+    // A crash can tear the end of the newest segment, and of the one before it when the last group
+    // commit started a new segment; everywhere else every record was fdatasync'ed before it was
+    // acknowledged to the sender, so damage there is lost data.
+    const mayBeTorn = new Set(seqs.slice(-2));
     const seen = new Set<number>();
     const pending: WalEntry[] = [];
-    for (const seq of [...segSeqs].sort((a, b) => a - b)) {
+    for (const seq of seqs) {
       const path = join(this.dir, `${segName(seq)}.seg`);
       const ackPath = join(this.dir, `${segName(seq)}.ack`);
+      this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
       const acked = new Set<number>();
       let ackSize = 0;
+      let buf: Buffer;
       if (ackSeqs.has(seq)) {
-        const abuf = await readFile(ackPath);
-        const { records, validEnd } = scanRecords(abuf, (offset, reason, atTail) =>
-          this.#opts.onSkipped?.({ file: ackPath, offset, reason, items: 0, atTail }),
-        );
-        for (const r of records) {
-          if (r.payload.length === ACK_PAYLOAD_BYTES && r.payload[0] === TYPE_ACK) {
-            acked.add(Number(r.payload.readBigUInt64BE(1)));
-          }
-        }
-        ackSize = abuf.length;
-        if (validEnd < abuf.length) {
-          // Cut the torn tail so later acks appended to this file stay readable.
-          const fh = await open(ackPath, 'r+');
-          try {
-            await fh.truncate(validEnd);
-            await fh.datasync();
-          } finally {
-            await fh.close();
-          }
-          ackSize = validEnd;
+        try {
+          ackSize = await this.#readAcks(ackPath, acked);
+        } catch (err) {
+          // Without its acks every batch of the segment is replayed: duplicates, never a loss.
+          this.#opts.onSkipped?.({
+            file: ackPath,
+            offset: 0,
+            reason: 'unreadable',
+            items: 0,
+            atTail: false,
+            lost: false,
+            error: err instanceof Error ? err.message : String(err),
+          });
         }
       }
-      const buf = await readFile(path);
-      const { records } = scanRecords(buf, (offset, reason, atTail, claimed) =>
-        this.#opts.onSkipped?.({ file: path, offset, reason, items: claimedItems(claimed), atTail }),
-      );
+      try {
+        buf = await readFile(path);
+      } catch (err) {
+        // Unreadable (I/O error, permissions): keep the files for inspection, replay nothing of them.
+        this.#opts.onSkipped?.({
+          file: path,
+          offset: 0,
+          reason: 'unreadable',
+          items: 0,
+          atTail: false,
+          lost: true,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        continue;
+      }
+      const { records, bad } = scanRecords(buf);
       const seg: Segment = { seq, path, ackPath, size: buf.length, ackSize, live: 0, sealed: true };
+      const batches: { offset: number; end: number; id: number; items: number }[] = [];
       for (const r of records) {
         const p = r.payload;
         if (p.length < BATCH_META_BYTES || p[0] !== TYPE_BATCH) {
@@ -396,38 +441,167 @@ export class Wal {
             reason: 'bad_payload',
             items: 0,
             atTail: false,
+            lost: false,
           });
           continue;
         }
-        const id = Number(p.readBigUInt64BE(1));
-        const items = p.readUInt32BE(9);
-        this.#nextId = Math.max(this.#nextId, id + 1);
-        if (acked.has(id)) continue;
-        if (seen.has(id)) {
+        batches.push({
+          offset: r.offset,
+          end: r.end,
+          id: Number(p.readBigUInt64BE(1)),
+          items: p.readUInt32BE(9),
+        });
+      }
+      // An older segment's damaged tail is still a torn write when the next run reused its id (a run
+      // starts at the highest intact id + 1): a crash left it, possibly before this version cut tails.
+      let torn = mayBeTorn.has(seq);
+      const claim = bad.at(-1)?.end === buf.length ? claimedBatch(bad.at(-1)!.claimed) : undefined;
+      if (!torn && claim) {
+        const later = seqs.find((q) => q > seq);
+        const first =
+          later === undefined ? undefined : await firstBatchId(join(this.dir, `${segName(later)}.seg`));
+        torn = first !== undefined && claim.id >= first;
+      }
+      const lostIds = this.#damage(path, buf.length, bad, batches, acked, torn);
+      for (const b of batches) {
+        this.#nextId = Math.max(this.#nextId, b.id + 1);
+        if (acked.has(b.id)) continue;
+        if (seen.has(b.id)) {
           this.#opts.onSkipped?.({
             file: path,
-            offset: r.offset,
+            offset: b.offset,
             reason: 'duplicate',
             items: 0,
             atTail: false,
+            lost: false,
           });
           continue;
         }
-        seen.add(id);
+        seen.add(b.id);
         seg.live++;
-        pending.push({ id, segment: seq, offset: r.offset, length: r.end - r.offset, items });
+        pending.push({ id: b.id, segment: seq, offset: b.offset, length: b.end - b.offset, items: b.items });
       }
-      this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
+      for (const id of lostIds) this.#nextId = Math.max(this.#nextId, id + 1);
       if (seg.live === 0) {
-        await unlink(path);
+        await unlink(path).catch(() => undefined);
         await rm(ackPath, { force: true });
-      } else {
-        this.#segments.set(seq, seg);
-        this.#diskBytes += seg.size + seg.ackSize;
+        continue;
       }
+      const tail = bad.at(-1);
+      if (torn && tail && tail.end === buf.length && tail.offset >= (batches.at(-1)?.end ?? 0)) {
+        // Cut a torn tail so the next start does not report it again (the process that wrote it is gone).
+        seg.size = await truncateTo(path, tail.offset).catch(() => buf.length);
+      }
+      if (lostIds.length) {
+        // Mark the lost batches as dropped, so a later start does not count them a second time.
+        seg.ackSize = await this.#appendDropAcks(ackPath, ackSize, lostIds).catch(() => ackSize);
+      }
+      this.#segments.set(seq, seg);
+      this.#diskBytes += seg.size + seg.ackSize;
     }
     pending.sort((a, b) => a.id - b.id);
     return pending;
+  }
+
+  /** Reads an ack file into `acked`; cuts a torn tail. Returns the file's (new) size. */
+  async #readAcks(ackPath: string, acked: Set<number>): Promise<number> {
+    const abuf = await readFile(ackPath);
+    const { records, bad, validEnd } = scanRecords(abuf);
+    for (const b of bad) {
+      // A damaged ack only means a batch may be delivered twice.
+      this.#opts.onSkipped?.({
+        file: ackPath,
+        offset: b.offset,
+        end: b.end,
+        reason: b.reason,
+        items: 0,
+        atTail: b.end === abuf.length,
+        lost: false,
+      });
+    }
+    for (const r of records) {
+      if (r.payload.length === ACK_PAYLOAD_BYTES && r.payload[0] === TYPE_ACK) {
+        acked.add(Number(r.payload.readBigUInt64BE(1)));
+      }
+    }
+    // Cut a torn tail so later acks appended to this file stay readable.
+    if (validEnd < abuf.length && bad.at(-1)?.end === abuf.length) {
+      return truncateTo(ackPath, Math.max(validEnd, bad.at(-1)!.offset));
+    }
+    return abuf.length;
+  }
+
+  /**
+   * Works out which batches the damaged stretches of a segment held and reports each: ids are
+   * consecutive within a segment (a failed write seals its segment), so the ids between the intact
+   * batches around a stretch are exactly the batches whose bytes were damaged. Acknowledged ones were
+   * delivered already and are not lost. Returns the ids reported as lost.
+   */
+  #damage(
+    file: string,
+    size: number,
+    bad: DamagedStretch[],
+    batches: { offset: number; end: number; id: number }[],
+    acked: Set<number>,
+    mayBeTorn: boolean,
+  ): number[] {
+    const lostIds: number[] = [];
+    const present = new Set(batches.map((b) => b.id));
+    let i = 0;
+    for (const b of bad) {
+      while (i < batches.length && batches[i]!.end <= b.offset) i++;
+      const prev = i > 0 ? batches[i - 1] : undefined;
+      const next = i < batches.length ? batches[i] : undefined;
+      const claim = claimedBatch(b.claimed);
+      const base = { file, offset: b.offset, end: b.end, reason: b.reason };
+      const atTail = !next && b.end === size;
+      if (atTail && mayBeTorn) {
+        // A write cut short by the crash: never acknowledged to the sender, which sends it again.
+        this.#opts.onSkipped?.({ ...base, items: claim?.items ?? 0, atTail: true, lost: false });
+        continue;
+      }
+      let lo = prev ? prev.id + 1 : undefined;
+      let hi = next ? next.id - 1 : undefined;
+      const fits = claim && (lo === undefined || claim.id >= lo) && (hi === undefined || claim.id <= hi);
+      if (fits) {
+        lo ??= claim.id;
+        hi ??= claim.id;
+      } else if (hi === undefined && lo !== undefined) {
+        hi = lo; // a damaged tail of a sealed segment: at least one batch (more cannot be told)
+      }
+      // Every record takes at least this many bytes: a wider id range means the ids cannot be trusted.
+      const maxBatches = Math.ceil((b.end - b.offset) / (HEADER_BYTES + BATCH_META_BYTES));
+      if (lo === undefined || hi === undefined || hi - lo + 1 > maxBatches) {
+        this.#opts.onSkipped?.({ ...base, items: claim?.items ?? 0, atTail: false, lost: true });
+        continue;
+      }
+      let reported = false;
+      for (let id = lo; id <= hi; id++) {
+        // Acknowledged: delivered before. Present: a copy of it is intact elsewhere in the segment.
+        if (acked.has(id) || present.has(id)) continue;
+        const items = fits && claim.id === id ? claim.items : 0;
+        this.#opts.onSkipped?.({ ...base, items, atTail: false, lost: true, batchId: id });
+        lostIds.push(id);
+        reported = true;
+      }
+      // Nothing undelivered in it (garbage between batches, batches delivered or reported before).
+      if (!reported) this.#opts.onSkipped?.({ ...base, items: 0, atTail: false, lost: false });
+    }
+    return lostIds;
+  }
+
+  /** Appends `dropped` acks for `ids` to an ack file (fdatasync'ed); returns the new size. */
+  async #appendDropAcks(ackPath: string, size: number, ids: number[]): Promise<number> {
+    const recs = Buffer.concat(ids.map((id) => ackRecord(id, 'dropped')));
+    const fh = await open(ackPath, 'a');
+    try {
+      await writeFully(fh, recs, null);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    if (size === 0) await syncDir(this.dir);
+    return size + recs.length;
   }
 
   /** Appends batches (each `bytes` from codec.ts); resolves once they are on disk (fdatasync). */
@@ -602,11 +776,7 @@ export class Wal {
   async #writeAck(entry: WalEntry, outcome: AckOutcome, touched: Set<FileHandle>): Promise<void> {
     const seg = this.#segments.get(entry.segment);
     if (!seg) return;
-    const payload = Buffer.allocUnsafe(ACK_PAYLOAD_BYTES);
-    payload[0] = TYPE_ACK;
-    payload.writeBigUInt64BE(BigInt(entry.id), 1);
-    payload[9] = outcome === 'delivered' ? 0 : 1;
-    const rec = frame(payload);
+    const rec = ackRecord(entry.id, outcome);
     if (!seg.ackFh) {
       seg.ackFh = await open(seg.ackPath, 'a');
       // A new file's directory entry must be durable too, or a crash can lose the whole ack file
@@ -636,6 +806,45 @@ export class Wal {
   get activeReclaimable(): boolean {
     return !!this.#active && this.#active.live === 0 && this.#active.size > 0;
   }
+}
+
+function ackRecord(id: number, outcome: AckOutcome): Buffer {
+  const payload = Buffer.allocUnsafe(ACK_PAYLOAD_BYTES);
+  payload[0] = TYPE_ACK;
+  payload.writeBigUInt64BE(BigInt(id), 1);
+  payload[9] = outcome === 'delivered' ? 0 : 1;
+  return frame(payload);
+}
+
+/** Id of the first batch of a segment file when its first record is intact, else undefined. */
+async function firstBatchId(path: string): Promise<number | undefined> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    const head = Buffer.alloc(HEADER_BYTES);
+    if ((await fh.read(head, 0, HEADER_BYTES, 0)).bytesRead < HEADER_BYTES) return undefined;
+    const len = head.readUInt32BE(4);
+    if (head.readUInt32BE(0) !== MAGIC || len < BATCH_META_BYTES || len > 64 * 1024 * 1024) return undefined;
+    const payload = Buffer.alloc(len);
+    if ((await fh.read(payload, 0, len, HEADER_BYTES)).bytesRead < len) return undefined;
+    if (crc32(payload) !== head.readUInt32BE(8)) return undefined;
+    return claimedBatch(payload)?.id;
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+async function truncateTo(path: string, size: number): Promise<number> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.truncate(size);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  return size;
 }
 
 async function writeFully(fh: FileHandle, buf: Buffer, position: number | null): Promise<void> {
