@@ -141,7 +141,6 @@ interface Inspectable {
 const inspectable = (c: unknown): c is Inspectable =>
   typeof (c as Partial<Inspectable> | undefined)?.inspect === 'function';
 
-
 /** Backoff of failed checkpoint writes (ms): 0.5 s doubling to 30 s. */
 const SAVE_RETRY_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
 
