@@ -525,7 +525,17 @@ async function searchChecks(
     await d.close();
     return out;
   }
-  const v = obj(obj(rootAns.body)['version']);
+  let v = obj(obj(rootAns.body)['version']);
+  if (typeof v['number'] !== 'string') {
+    // Some distributions (e.g. Elasticsearch's core-only builds) or proxies do not serve `GET /`: the
+    // node info has the version too, as the exporter reads it.
+    const nodes = await get(`${base}/_nodes/_local?filter_path=nodes.*.version`, headers, d, timeout);
+    const node = Object.values(obj(obj(nodes.body)['nodes']))[0];
+    const nv = obj(node)['version'];
+    if (typeof nv === 'string') {
+      v = { number: nv, ...(/^[123]\./.test(nv) ? { distribution: 'opensearch' } : {}) };
+    }
+  }
   const distro = v['distribution'] === 'opensearch' ? 'OpenSearch' : 'Elasticsearch';
   const number = str(v['number'], '?');
   const major = Number(number.split('.')[0]);
@@ -536,7 +546,7 @@ async function searchChecks(
     `${distro} ${number}`,
     supported ? undefined : 'Elasticsearch 8/9 or OpenSearch 2 is needed',
   );
-  const tpl = await get(`${base}/_index_template/logs-authentik*`, headers, d, timeout);
+  const tpl = await get(`${base}/_index_template/*logs-authentik*`, headers, d, timeout);
   const names = ((obj(tpl.body)['index_templates'] as { name?: string }[] | undefined) ?? []).map(
     (t) => t.name,
   );
