@@ -40,6 +40,13 @@ export interface Ctx {
   opts: MapperOptions;
   /** Parsed `created` of an event (for the record timestamp), when valid. */
   created?: ParsedDate;
+  /**
+   * The document's `_temp` (set by the e-mail dissect, removed at the end of the pipeline). Held here
+   * instead of on the document: deleting a property that was not the last one added turns the root
+   * object into a slow dictionary-mode object. A pipeline failure before the removal writes it to the
+   * document (`mapper.ts`), as Elasticsearch would have it.
+   */
+  temp?: string | undefined;
 }
 
 export const PRESERVE_DUPLICATES = 'preserve_duplicate_custom_fields';
@@ -165,7 +172,7 @@ export function dissectEmail(ctx: Ctx): void {
     );
   }
   const at = email.indexOf('@');
-  ctx.doc['_temp'] = email.slice(0, at);
+  ctx.temp = email.slice(0, at);
   (user as JMap)['domain'] = email.slice(at + 1);
 }
 

@@ -215,5 +215,5 @@ export function mapEvent(ctx: Ctx): void {
   if (!preservesDuplicates(doc) && ae) {
     for (const p of DUPLICATES) removePath(ae, p);
   }
-  delete doc['_temp'];
+  ctx.temp = undefined; // remove `_temp`
 }

@@ -59,6 +59,9 @@ export interface MapResult {
   firstError?: string;
 }
 
+/** The result of a document without `error.message` (shared: results are only read). */
+const NO_ERROR: MapResult = Object.freeze({ error: false });
+
 /** The record's observation time (a copy), or now when a receiver did not set it. */
 function collectionTime(record: LogRecord): HrTime {
   const t = record.observedTimestamp as HrTime | undefined;
@@ -200,6 +203,7 @@ export class EcsMapper {
     } catch (e) {
       if (!(e instanceof PipelineFailure)) throw e;
       out = ctx.doc;
+      if (ctx.temp !== undefined) out['_temp'] = ctx.temp;
       appendError(out, errorText(e.processorType, e.tag, pipeline, e.message));
       child(out, 'event')['kind'] = 'pipeline_error';
       appendUnique(out, 'tags', PRESERVE_ORIGINAL);
@@ -214,7 +218,7 @@ export class EcsMapper {
       record.timestamp = collectionTime(record);
     }
     const first = hasErrorMessage(out);
-    return first === undefined ? { error: false } : { error: true, firstError: first };
+    return first === undefined ? NO_ERROR : { error: true, firstError: first };
   }
 
   /** Elastic's `terminate` rule: the CEL error document is indexed as it is (plus ecs.version). */

@@ -319,7 +319,23 @@ export function goJsonSlow(v: unknown): string {
   return encode(v, 0);
 }
 
+/**
+ * Scratch buffer for `fingerprint`: the 0x00 prefix and the UTF-8 bytes are written into it, so hashing
+ * allocates neither the prefixed string (a flat copy of the text) nor a byte buffer per call.
+ */
+let scratch = Buffer.alloc(64 * 1024);
+
 /** Elasticsearch `fingerprint` of one string field: base64(SHA-1(0x00 || UTF-8(text))). */
 export function fingerprint(original: string): string {
-  return hash('sha1', `\u0000${original}`, 'base64');
+  // One UTF-16 unit becomes at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units; a lone
+  // surrogate: the 3 bytes of U+FFFD, as the string conversion writes it). `write` stops before a
+  // character that does not fit, so the buffer must hold the worst case.
+  const max = original.length * 3 + 1;
+  if (max > scratch.length) {
+    if (max > 16 * 1024 * 1024) return hash('sha1', `\u0000${original}`, 'base64');
+    scratch = Buffer.alloc(2 ** Math.ceil(Math.log2(max)));
+  }
+  scratch[0] = 0;
+  const n = scratch.write(original, 1, 'utf8');
+  return hash('sha1', scratch.subarray(0, n + 1), 'base64');
 }

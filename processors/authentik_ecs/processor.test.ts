@@ -468,6 +468,10 @@ describe('error behaviour (documents flagged, counted, never thrown)', { skip: N
         'Illegal list shortcut value [email].',
       ),
     ]);
+    // The dissect before the failing step ran and the final removal of `_temp` did not.
+    assert.equal(docs[1]!['_temp'], 'root');
+    assert.equal(docs[1]!['user']['domain'], 'example.com');
+    assert.equal('_temp' in d, false);
   });
 
   test('lowercase, user_agent and dissect failures', async () => {

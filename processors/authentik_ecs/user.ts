@@ -69,5 +69,5 @@ export function mapUser(ctx: Ctx): void {
   if (!preservesDuplicates(doc) && au) {
     for (const k of DUPLICATES) removePath(au, [k]);
   }
-  delete doc['_temp'];
+  ctx.temp = undefined; // remove `_temp`
 }
