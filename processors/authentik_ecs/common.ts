@@ -386,13 +386,21 @@ function setOwn(o: JMap, k: string, v: unknown): void {
 function clean(v: unknown): unknown {
   if (v === null || v === undefined || v === '') return DROP;
   if (typeof v !== 'object') return v;
+  return cleanContainer(v);
+}
+
+/** `clean` of a non-null object: a list, bytes or a map. */
+function cleanContainer(v: object): unknown {
   if (Array.isArray(v)) {
     let w = 0;
     for (let r = 0; r < v.length; r++) {
-      const c = clean(v[r]);
+      const x: unknown = v[r];
+      // Scalars other than null and "" are kept as they are (no call).
+      if (x === null || x === undefined || x === '') continue;
+      const c = typeof x === 'object' ? cleanContainer(x) : x;
       if (c !== DROP) v[w++] = c;
     }
-    v.length = w;
+    if (w !== v.length) v.length = w;
     return w === 0 ? DROP : v;
   }
   if (v instanceof Uint8Array) return v;
@@ -408,7 +416,7 @@ function clean(v: unknown): unknown {
       continue;
     }
     if (typeof cur === 'object') {
-      const c = clean(cur);
+      const c = cleanContainer(cur);
       if (c === DROP) {
         // Marked in place (same key, so the object keeps its shape); filtered out below.
         o[k] = DROP;

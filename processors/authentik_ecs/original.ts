@@ -200,7 +200,12 @@ function makeCopier(sorted: readonly string[], inOrder: boolean): Copier {
   const same: string[] = [];
   sorted.forEach((k, i) => {
     const lit = JSON.stringify(k);
-    lines.push(`const v${i} = copy(o[${lit}], d);`, `if (v${i} === SLOW) return SLOW;`);
+    // Leaves are checked inline (no call): only objects, -0 and bigints need `sortedCopy`.
+    lines.push(
+      `let v${i} = o[${lit}];`,
+      `if (typeof v${i} === 'object' ? v${i} !== null : v${i} === 0 || typeof v${i} === 'bigint') {`,
+      `v${i} = copy(v${i}, d); if (v${i} === SLOW) return SLOW; }`,
+    );
     fields.push(`${lit}: v${i}`);
     same.push(`v${i} === o[${lit}]`);
   });
@@ -276,7 +281,15 @@ function sortedCopy(v: unknown, depth: number): unknown {
     let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i];
-      const c = sortedCopy(x, depth + 1);
+      // Strings, booleans, null and non-zero numbers are their own copy (checked without a call).
+      const c =
+        typeof x === 'object'
+          ? x === null
+            ? x
+            : sortedCopy(x, depth + 1)
+          : x === 0 || typeof x === 'bigint'
+            ? sortedCopy(x, depth + 1)
+            : x;
       if (c === SLOW) return SLOW;
       if (out === undefined && c !== x) out = v.slice(0, i);
       if (out !== undefined) out.push(c);
