@@ -132,12 +132,14 @@ export class EcsMapper {
   }
 
   #skeleton(dataset: string, record: LogRecord): JMap {
-    const doc: JMap = { '@timestamp': isoMillis(record.observedTimestamp) };
-    if (this.#opts.tags.length > 0) doc['tags'] = [...this.#opts.tags];
-    doc['data_stream'] = { type: 'logs', dataset, namespace: this.#opts.namespace };
-    doc['event'] = { dataset, module: 'authentik' };
-    doc['ecs'] = { version: ECS_VERSION };
-    return doc;
+    const ts = isoMillis(record.observedTimestamp);
+    const dataStream = { type: 'logs', dataset, namespace: this.#opts.namespace };
+    const event = { dataset, module: 'authentik' };
+    const tags = this.#opts.tags;
+    // One literal each (the final shape at once instead of a property added at a time).
+    return tags.length > 0
+      ? { '@timestamp': ts, tags: [...tags], data_stream: dataStream, event, ecs: { version: ECS_VERSION } }
+      : { '@timestamp': ts, data_stream: dataStream, event, ecs: { version: ECS_VERSION } };
   }
 
   /** Maps `record` in place. `dataset` is the record's `data_stream.dataset` (one of DATASETS). */
@@ -181,7 +183,8 @@ export class EcsMapper {
     }
     if (parsedOk) {
       if (isMap(parsed)) {
-        doc['authentik'] = { [ds]: parsed };
+        doc['authentik'] =
+          ds === 'event' ? { event: parsed } : ds === 'user' ? { user: parsed } : { group: parsed };
       } else {
         const what = original.trim() === '' ? 'no content' : kindOf(parsed);
         appendError(
