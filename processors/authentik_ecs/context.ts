@@ -40,13 +40,6 @@ export interface Ctx {
   opts: MapperOptions;
   /** Parsed `created` of an event (for the record timestamp), when valid. */
   created?: ParsedDate;
-  /**
-   * The document's `_temp` (set by the e-mail dissect, removed at the end of the pipeline). Held here
-   * instead of on the document: deleting a property that was not the last one added turns the root
-   * object into a slow dictionary-mode object. A pipeline failure before the removal writes it to the
-   * document (`mapper.ts`), as Elasticsearch would have it.
-   */
-  temp?: string | undefined;
 }
 
 export const PRESERVE_DUPLICATES = 'preserve_duplicate_custom_fields';
@@ -172,8 +165,18 @@ export function dissectEmail(ctx: Ctx): void {
     );
   }
   const at = email.indexOf('@');
-  ctx.temp = email.slice(0, at);
+  ctx.doc['_temp'] = email.slice(0, at);
   (user as JMap)['domain'] = email.slice(at + 1);
+}
+
+/**
+ * The pipeline's final `remove` of `_temp`. The entry is set to undefined rather than deleted: deleting a
+ * property that was not the last one added turns the root into a slow dictionary-mode object, while an
+ * undefined value is left out by DROP-EMPTY, which runs right after (the root is then rebuilt with its
+ * other keys in their order).
+ */
+export function removeTemp(ctx: Ctx): void {
+  if (ctx.doc['_temp'] !== undefined) ctx.doc['_temp'] = undefined;
 }
 
 /** True when `tags` contains `preserve_duplicate_custom_fields` (the removal steps are skipped). */

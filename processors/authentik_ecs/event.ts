@@ -24,6 +24,7 @@ import {
   isMap,
   preservesDuplicates,
   related,
+  removeTemp,
   relatedUserIf,
   userAgent,
 } from './context.ts';
@@ -222,5 +223,5 @@ export function mapEvent(ctx: Ctx): void {
   if (!preservesDuplicates(doc) && ae) {
     for (const p of DUPLICATES) removePath(ae, p);
   }
-  ctx.temp = undefined; // remove `_temp`
+  removeTemp(ctx);
 }

@@ -206,7 +206,6 @@ export class EcsMapper {
     } catch (e) {
       if (!(e instanceof PipelineFailure)) throw e;
       out = ctx.doc;
-      if (ctx.temp !== undefined) out['_temp'] = ctx.temp;
       appendError(out, errorText(e.processorType, e.tag, pipeline, e.message));
       child(out, 'event')['kind'] = 'pipeline_error';
       appendUnique(out, 'tags', PRESERVE_ORIGINAL);

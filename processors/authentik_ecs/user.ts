@@ -20,6 +20,7 @@ import {
   dissectEmail,
   preservesDuplicates,
   related,
+  removeTemp,
 } from './context.ts';
 
 const DUPLICATES = ['pk', 'username', 'name', 'groups', 'email'] as const;
@@ -69,5 +70,5 @@ export function mapUser(ctx: Ctx): void {
   if (!preservesDuplicates(doc) && au) {
     for (const k of DUPLICATES) removePath(au, [k]);
   }
-  ctx.temp = undefined; // remove `_temp`
+  removeTemp(ctx);
 }
