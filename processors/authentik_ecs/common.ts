@@ -199,6 +199,18 @@ export function removePath(root: unknown, path: readonly string[]): void {
   if (parent && Object.hasOwn(parent, k)) delete parent[k];
 }
 
+/**
+ * `removePath` for a removal that DROP-EMPTY follows with nothing reading the field in between: the
+ * entry is set to undefined, which DROP-EMPTY leaves out (rebuilding the object with its other keys in
+ * their order), instead of deleted — a `delete` of a property that was not the last one added turns the
+ * object into a slow dictionary-mode object.
+ */
+export function removeBeforeDropEmpty(root: unknown, path: readonly string[]): void {
+  const parent = getParent(root, path);
+  const k = path[path.length - 1]!;
+  if (parent && Object.hasOwn(parent, k)) parent[k] = undefined;
+}
+
 /** One painless null-safe step `v?.key` as evaluated inside an ingest condition. */
 export function painlessGet(v: unknown, key: string): unknown {
   if (v === null || v === undefined) return null;

@@ -9,7 +9,7 @@ import {
   getPath,
   javaClass,
   javaString,
-  removePath,
+  removeBeforeDropEmpty,
   toBooleanValue,
   toIpValue,
   toStringValue,
@@ -221,7 +221,7 @@ export function mapEvent(ctx: Ctx): void {
   relatedUserIf(ctx, 'append_user_username_into_related_user', ae, 'user', 'username');
 
   if (!preservesDuplicates(doc) && ae) {
-    for (const p of DUPLICATES) removePath(ae, p);
+    for (const p of DUPLICATES) removeBeforeDropEmpty(ae, p);
   }
   removeTemp(ctx);
 }

@@ -5,7 +5,7 @@ import {
   appendUnique,
   copyValue,
   isMap,
-  removePath,
+  removeBeforeDropEmpty,
   render,
   toBooleanValue,
   toStringValue,
@@ -68,7 +68,7 @@ export function mapUser(ctx: Ctx): void {
   }
 
   if (!preservesDuplicates(doc) && au) {
-    for (const k of DUPLICATES) removePath(au, [k]);
+    for (const k of DUPLICATES) removeBeforeDropEmpty(au, [k]);
   }
   removeTemp(ctx);
 }
