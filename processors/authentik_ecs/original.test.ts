@@ -127,6 +127,7 @@ describe('document id (fingerprint of event.original)', () => {
       'a\ud800b\udc00c\ud83d', // lone surrogates become U+FFFD (EF BF BD)
       '日'.repeat(30_000), // 3 bytes per unit
       'x'.repeat(70_000),
+      'y'.repeat(400_000), // beyond the buffer's limit: hashed from the prefixed string
       'short again',
     ];
     for (const s of samples) assert.equal(fingerprint(s), reference(s), s.slice(0, 20));

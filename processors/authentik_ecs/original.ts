@@ -345,7 +345,8 @@ export function fingerprint(original: string): string {
   // character that does not fit, so the buffer must hold the worst case.
   const max = original.length * 3 + 1;
   if (max > scratch.length) {
-    if (max > 16 * 1024 * 1024) return hash('sha1', `\u0000${original}`, 'base64');
+    // Texts of more than ~350k characters are hashed without the buffer (it is not kept that large).
+    if (max > 1024 * 1024) return hash('sha1', `\u0000${original}`, 'base64');
     scratch = Buffer.alloc(2 ** Math.ceil(Math.log2(max)));
   }
   scratch[0] = 0;
