@@ -21,7 +21,7 @@ import {
 } from './common.ts';
 import type { JMap } from './common.ts';
 import type { Ctx, MapperOptions } from './context.ts';
-import { PRESERVE_ORIGINAL, child } from './context.ts';
+import { PRESERVE_ORIGINAL, child, withTemp } from './context.ts';
 import { mapEvent } from './event.ts';
 import { mapGroup } from './group.ts';
 import { fingerprint, goJson } from './original.ts';
@@ -162,7 +162,7 @@ export class EcsMapper {
     const doc = this.#skeleton(dataset, record);
     const event = doc['event'] as JMap;
     event['original'] = original;
-    const ctx: Ctx = { doc, event, pipeline, opts: this.#opts };
+    const ctx: Ctx = { doc, event, pipeline, opts: this.#opts, temp: undefined, tempAt: 0 };
 
     // The JSON processor's result. A record body that is already an object is the parsed form of
     // `event.original` (the file receiver parses the very line it keeps as `log.record.original`; for
@@ -205,7 +205,7 @@ export class EcsMapper {
       }
     } catch (e) {
       if (!(e instanceof PipelineFailure)) throw e;
-      out = ctx.doc;
+      out = withTemp(ctx);
       appendError(out, errorText(e.processorType, e.tag, pipeline, e.message));
       child(out, 'event')['kind'] = 'pipeline_error';
       appendUnique(out, 'tags', PRESERVE_ORIGINAL);
