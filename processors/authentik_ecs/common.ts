@@ -199,6 +199,18 @@ export function removePath(root: unknown, path: readonly string[]): void {
   if (parent && Object.hasOwn(parent, k)) delete parent[k];
 }
 
+/**
+ * `removePath` for a removal that DROP-EMPTY follows with nothing reading the field in between: the
+ * entry is set to undefined, which DROP-EMPTY leaves out (rebuilding the object with its other keys in
+ * their order), instead of deleted — a `delete` of a property that was not the last one added turns the
+ * object into a slow dictionary-mode object.
+ */
+export function removeBeforeDropEmpty(root: unknown, path: readonly string[]): void {
+  const parent = getParent(root, path);
+  const k = path[path.length - 1]!;
+  if (parent && Object.hasOwn(parent, k)) parent[k] = undefined;
+}
+
 /** One painless null-safe step `v?.key` as evaluated inside an ingest condition. */
 export function painlessGet(v: unknown, key: string): unknown {
   if (v === null || v === undefined) return null;
@@ -386,13 +398,21 @@ function setOwn(o: JMap, k: string, v: unknown): void {
 function clean(v: unknown): unknown {
   if (v === null || v === undefined || v === '') return DROP;
   if (typeof v !== 'object') return v;
+  return cleanContainer(v);
+}
+
+/** `clean` of a non-null object: a list, bytes or a map. */
+function cleanContainer(v: object): unknown {
   if (Array.isArray(v)) {
     let w = 0;
     for (let r = 0; r < v.length; r++) {
-      const c = clean(v[r]);
+      const x: unknown = v[r];
+      // Scalars other than null and "" are kept as they are (no call).
+      if (x === null || x === undefined || x === '') continue;
+      const c = typeof x === 'object' ? cleanContainer(x) : x;
       if (c !== DROP) v[w++] = c;
     }
-    v.length = w;
+    if (w !== v.length) v.length = w;
     return w === 0 ? DROP : v;
   }
   if (v instanceof Uint8Array) return v;
@@ -408,7 +428,7 @@ function clean(v: unknown): unknown {
       continue;
     }
     if (typeof cur === 'object') {
-      const c = clean(cur);
+      const c = cleanContainer(cur);
       if (c === DROP) {
         // Marked in place (same key, so the object keeps its shape); filtered out below.
         o[k] = DROP;

@@ -40,6 +40,14 @@ export interface Ctx {
   opts: MapperOptions;
   /** Parsed `created` of an event (for the record timestamp), when valid. */
   created?: ParsedDate;
+  /**
+   * The document's `_temp` (set by the e-mail dissect, removed at the end of the pipeline) and the number
+   * of root keys before it. Held here rather than on the document, whose root would otherwise have to be
+   * rebuilt to drop it (a `delete` of a property that was not the last one added turns an object into a
+   * slow dictionary-mode object). A pipeline failure before the removal puts it in place (`withTemp`).
+   */
+  temp: string | undefined;
+  tempAt: number;
 }
 
 export const PRESERVE_DUPLICATES = 'preserve_duplicate_custom_fields';
@@ -165,8 +173,36 @@ export function dissectEmail(ctx: Ctx): void {
     );
   }
   const at = email.indexOf('@');
-  ctx.doc['_temp'] = email.slice(0, at);
+  let keys = 0;
+  for (const _ in ctx.doc) keys++;
+  ctx.temp = email.slice(0, at);
+  ctx.tempAt = keys;
   (user as JMap)['domain'] = email.slice(at + 1);
+}
+
+/** The pipeline's final `remove` of `_temp`. */
+export function removeTemp(ctx: Ctx): void {
+  ctx.temp = undefined;
+}
+
+/**
+ * The document as Elasticsearch has it when the pipeline stopped between the dissect and the removal of
+ * `_temp`: the root with `_temp` at its place (the root only ever gains keys, so the keys it had then are
+ * its first `tempAt`). The same document when there is no `_temp`.
+ */
+export function withTemp(ctx: Ctx): JMap {
+  const doc = ctx.doc;
+  if (ctx.temp === undefined) return doc;
+  const out: JMap = {};
+  let i = 0;
+  for (const k in doc) {
+    if (i++ === ctx.tempAt) out['_temp'] = ctx.temp;
+    out[k] = doc[k];
+  }
+  if (i <= ctx.tempAt) out['_temp'] = ctx.temp;
+  ctx.doc = out;
+  ctx.temp = undefined;
+  return out;
 }
 
 /** True when `tags` contains `preserve_duplicate_custom_fields` (the removal steps are skipped). */

@@ -21,6 +21,17 @@ describe('date normalisation (ISO8601 → UTC, milliseconds truncated)', () => {
     assert.equal(text('2024-08-07T06:29:14.999999Z'), '2024-08-07T06:29:14.999Z');
   });
 
+  test('the canonical fast path agrees with the general parser for every fraction length', () => {
+    for (let fd = 0; fd <= 9; fd++) {
+      const s = `2024-02-29T23:59:58${fd > 0 ? '.' : ''}${'987654321'.slice(0, fd)}Z`;
+      const r = normaliseDate(s);
+      const g = parseIsoDate(s);
+      if (!r.ok || !g.ok) assert.fail(s);
+      assert.equal(r.text, formatIsoMillis(g.date), s);
+      assert.deepEqual(r.date, g.date, s);
+    }
+  });
+
   test('short or missing fractions are padded', () => {
     assert.equal(text('2024-08-07T06:28:59Z'), '2024-08-07T06:28:59.000Z');
     assert.equal(text('2024-08-07T06:28:59.5Z'), '2024-08-07T06:28:59.500Z');

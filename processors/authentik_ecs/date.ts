@@ -14,6 +14,13 @@ export interface ParsedDate {
   nano: number;
 }
 
+/** A date in the `date` processor's output form, with its instant. */
+export interface NormalisedDate {
+  ok: true;
+  text: string;
+  date: ParsedDate;
+}
+
 export type DateResult = { ok: true; date: ParsedDate } | { ok: false; message: string };
 
 const D0 = 48; // '0'
@@ -229,7 +236,7 @@ function dig(s: string, i: number): number {
  * Fast path for the canonical authentik form `YYYY-MM-DDTHH:MM:SS(.f{1,9})?Z` (ranges checked); returns
  * undefined for anything else.
  */
-function canonical(s: string): { text: string; date: ParsedDate } | undefined {
+function canonical(s: string): NormalisedDate | undefined {
   const n = s.length;
   if (n < 20 || n > 30 || s.charCodeAt(n - 1) !== 90 /* Z */) return undefined;
   if (s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':') return undefined;
@@ -244,7 +251,7 @@ function canonical(s: string): { text: string; date: ParsedDate } | undefined {
   }
   if (da > daysInMonth(y, mo)) return undefined;
   let nano = 0;
-  let ms = '000';
+  let text: string;
   if (n > 20) {
     if (s[19] !== '.') return undefined;
     const fd = n - 21;
@@ -255,20 +262,23 @@ function canonical(s: string): { text: string; date: ParsedDate } | undefined {
       nano = nano * 10 + d;
     }
     nano *= 10 ** (9 - fd);
-    ms = fd >= 3 ? s.slice(20, 23) : s.slice(20, 20 + fd).padEnd(3, '0');
+    // Milliseconds truncated: exactly three digits is the output form already.
+    if (fd === 3) text = s;
+    else if (fd > 3) text = `${s.slice(0, 23)}Z`;
+    else text = `${s.slice(0, 20 + fd)}${fd === 1 ? '00' : '0'}Z`;
+  } else {
+    text = `${s.slice(0, 19)}.000Z`;
   }
   const epochSecond = daysFromCivil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
-  return { text: `${s.slice(0, 19)}.${ms}Z`, date: { epochSecond, nano } };
+  return { ok: true, text, date: { epochSecond, nano } };
 }
 
 /**
  * Normalises a date string: `{ok, text, date}` on success, `{ok:false, message}` otherwise.
  */
-export function normaliseDate(
-  s: string,
-): { ok: true; text: string; date: ParsedDate } | { ok: false; message: string } {
+export function normaliseDate(s: string): NormalisedDate | { ok: false; message: string } {
   const c = canonical(s);
-  if (c) return { ok: true, text: c.text, date: c.date };
+  if (c) return c;
   const r = parseIsoDate(s);
   if (!r.ok) return r;
   return { ok: true, text: formatIsoMillis(r.date), date: r.date };

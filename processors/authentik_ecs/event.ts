@@ -9,7 +9,7 @@ import {
   getPath,
   javaClass,
   javaString,
-  removePath,
+  removeBeforeDropEmpty,
   toBooleanValue,
   toIpValue,
   toStringValue,
@@ -24,21 +24,25 @@ import {
   isMap,
   preservesDuplicates,
   related,
+  removeTemp,
   relatedUserIf,
   userAgent,
 } from './context.ts';
 
-/** Fields under `authentik.event` converted to string, in pipeline order, with their tags. */
+/**
+ * Fields under `authentik.event.context` converted to string, in pipeline order, with their tags (the
+ * paths start below `context`, which is looked up once).
+ */
 const PK_TO_STRING: readonly (readonly [readonly string[], string])[] = [
-  [['context', 'model', 'pk'], 'convert_context_model_pk_to_string'],
-  [['context', 'request', 'user', 'pk'], 'convert_context_request_user_pk_to_string'],
-  [['context', 'authorized_application', 'pk'], 'convert_context_authorized_application_pk_to_string'],
-  [['context', 'binding', 'pk'], 'convert_context_binding_pk_to_string'],
-  [['context', 'request', 'context', 'event', 'pk'], 'convert_context_request_context_event_pk_to_string'],
-  [['context', 'request', 'obj', 'pk'], 'convert_context_request_obj_pk_to_string'],
-  [['context', 'secret', 'pk'], 'convert_context_secret_pk_to_string'],
-  [['context', 'stage', 'pk'], 'convert_context_stage_pk_to_string'],
-  [['context', 'token', 'pk'], 'convert_context_token_pk_to_string'],
+  [['model', 'pk'], 'convert_context_model_pk_to_string'],
+  [['request', 'user', 'pk'], 'convert_context_request_user_pk_to_string'],
+  [['authorized_application', 'pk'], 'convert_context_authorized_application_pk_to_string'],
+  [['binding', 'pk'], 'convert_context_binding_pk_to_string'],
+  [['request', 'context', 'event', 'pk'], 'convert_context_request_context_event_pk_to_string'],
+  [['request', 'obj', 'pk'], 'convert_context_request_obj_pk_to_string'],
+  [['secret', 'pk'], 'convert_context_secret_pk_to_string'],
+  [['stage', 'pk'], 'convert_context_stage_pk_to_string'],
+  [['token', 'pk'], 'convert_context_token_pk_to_string'],
 ];
 
 /** Removed unless `preserve_duplicate_custom_fields` is tagged. */
@@ -154,28 +158,32 @@ export function mapEvent(ctx: Ctx): void {
   const clientIp = ae?.['client_ip'];
   if (clientIp !== undefined && clientIp !== null) related(ctx, 'ip', clientIp);
 
-  for (let i = 0; i < PK_TO_STRING.length; i++) {
-    const [path, tag] = PK_TO_STRING[i]!;
-    convertAt(ctx, ae, path, toStringValue, tag);
-  }
-  convertAt(
-    ctx,
-    ae,
-    ['context', 'result', 'passing'],
-    toBooleanValue,
-    'convert_context_result_passing_to_boolean',
-  );
-  convertAt(ctx, ae, ['context', 'created'], toBooleanValue, 'convert_context_created_to_boolean');
+  // Every step below reads `authentik.event.context` (none of them replaces it), so it is looked up once;
+  // when it is not an object, none of the paths exists.
+  const context = ae?.['context'];
+  if (isMap(context)) {
+    for (let i = 0; i < PK_TO_STRING.length; i++) {
+      const [path, tag] = PK_TO_STRING[i]!;
+      convertAt(ctx, context, path, toStringValue, tag);
+    }
+    convertAt(
+      ctx,
+      context,
+      ['result', 'passing'],
+      toBooleanValue,
+      'convert_context_result_passing_to_boolean',
+    );
+    convertAt(ctx, context, ['created'], toBooleanValue, 'convert_context_created_to_boolean');
 
-  const method = copyValue(getPath(ae, ['context', 'http_request', 'method']));
-  if (method !== undefined) child(child(doc, 'http'), 'request')['method'] = method;
-  const path = copyValue(getPath(ae, ['context', 'http_request', 'path']));
-  if (path !== undefined) child(doc, 'url')['path'] = path;
-  userAgent(
-    ctx,
-    'authentik.event.context.http_request.user_agent',
-    getPath(ae, ['context', 'http_request', 'user_agent']),
-  );
+    const httpRequest = context['http_request'];
+    if (isMap(httpRequest)) {
+      const method = copyValue(httpRequest['method']);
+      if (method !== undefined) child(child(doc, 'http'), 'request')['method'] = method;
+      const path = copyValue(httpRequest['path']);
+      if (path !== undefined) child(doc, 'url')['path'] = path;
+      userAgent(ctx, 'authentik.event.context.http_request.user_agent', httpRequest['user_agent']);
+    }
+  }
 
   const created = dateAt(ctx, ae, 'created', 'date_created');
   if (created) ctx.created = created;
@@ -213,7 +221,7 @@ export function mapEvent(ctx: Ctx): void {
   relatedUserIf(ctx, 'append_user_username_into_related_user', ae, 'user', 'username');
 
   if (!preservesDuplicates(doc) && ae) {
-    for (const p of DUPLICATES) removePath(ae, p);
+    for (const p of DUPLICATES) removeBeforeDropEmpty(ae, p);
   }
-  delete doc['_temp'];
+  removeTemp(ctx);
 }

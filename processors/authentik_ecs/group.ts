@@ -6,7 +6,7 @@ import {
   copyValue,
   isMap,
   javaString,
-  removePath,
+  removeBeforeDropEmpty,
   render,
   toBooleanValue,
   toLongValue,
@@ -50,8 +50,8 @@ export function mapGroup(ctx: Ctx): void {
   }
 
   if (!preservesDuplicates(doc) && ag) {
-    removePath(ag, ['pk']);
-    removePath(ag, ['name']);
-    removePath(ag, ['users']);
+    removeBeforeDropEmpty(ag, ['pk']);
+    removeBeforeDropEmpty(ag, ['name']);
+    removeBeforeDropEmpty(ag, ['users']);
   }
 }

@@ -21,7 +21,7 @@ import {
 } from './common.ts';
 import type { JMap } from './common.ts';
 import type { Ctx, MapperOptions } from './context.ts';
-import { PRESERVE_ORIGINAL, child } from './context.ts';
+import { PRESERVE_ORIGINAL, child, withTemp } from './context.ts';
 import { mapEvent } from './event.ts';
 import { mapGroup } from './group.ts';
 import { fingerprint, goJson } from './original.ts';
@@ -58,6 +58,9 @@ export interface MapResult {
   /** The first error entry (for logging). */
   firstError?: string;
 }
+
+/** The result of a document without `error.message` (shared: results are only read). */
+const NO_ERROR: MapResult = Object.freeze({ error: false });
 
 /** The record's observation time (a copy), or now when a receiver did not set it. */
 function collectionTime(record: LogRecord): HrTime {
@@ -129,12 +132,14 @@ export class EcsMapper {
   }
 
   #skeleton(dataset: string, record: LogRecord): JMap {
-    const doc: JMap = { '@timestamp': isoMillis(record.observedTimestamp) };
-    if (this.#opts.tags.length > 0) doc['tags'] = [...this.#opts.tags];
-    doc['data_stream'] = { type: 'logs', dataset, namespace: this.#opts.namespace };
-    doc['event'] = { dataset, module: 'authentik' };
-    doc['ecs'] = { version: ECS_VERSION };
-    return doc;
+    const ts = isoMillis(record.observedTimestamp);
+    const dataStream = { type: 'logs', dataset, namespace: this.#opts.namespace };
+    const event = { dataset, module: 'authentik' };
+    const tags = this.#opts.tags;
+    // One literal each (the final shape at once instead of a property added at a time).
+    return tags.length > 0
+      ? { '@timestamp': ts, tags: [...tags], data_stream: dataStream, event, ecs: { version: ECS_VERSION } }
+      : { '@timestamp': ts, data_stream: dataStream, event, ecs: { version: ECS_VERSION } };
   }
 
   /** Maps `record` in place. `dataset` is the record's `data_stream.dataset` (one of DATASETS). */
@@ -157,7 +162,7 @@ export class EcsMapper {
     const doc = this.#skeleton(dataset, record);
     const event = doc['event'] as JMap;
     event['original'] = original;
-    const ctx: Ctx = { doc, event, pipeline, opts: this.#opts };
+    const ctx: Ctx = { doc, event, pipeline, opts: this.#opts, temp: undefined, tempAt: 0 };
 
     // The JSON processor's result. A record body that is already an object is the parsed form of
     // `event.original` (the file receiver parses the very line it keeps as `log.record.original`; for
@@ -178,7 +183,8 @@ export class EcsMapper {
     }
     if (parsedOk) {
       if (isMap(parsed)) {
-        doc['authentik'] = { [ds]: parsed };
+        doc['authentik'] =
+          ds === 'event' ? { event: parsed } : ds === 'user' ? { user: parsed } : { group: parsed };
       } else {
         const what = original.trim() === '' ? 'no content' : kindOf(parsed);
         appendError(
@@ -199,7 +205,7 @@ export class EcsMapper {
       }
     } catch (e) {
       if (!(e instanceof PipelineFailure)) throw e;
-      out = ctx.doc;
+      out = withTemp(ctx);
       appendError(out, errorText(e.processorType, e.tag, pipeline, e.message));
       child(out, 'event')['kind'] = 'pipeline_error';
       appendUnique(out, 'tags', PRESERVE_ORIGINAL);
@@ -214,7 +220,7 @@ export class EcsMapper {
       record.timestamp = collectionTime(record);
     }
     const first = hasErrorMessage(out);
-    return first === undefined ? { error: false } : { error: true, firstError: first };
+    return first === undefined ? NO_ERROR : { error: true, firstError: first };
   }
 
   /** Elastic's `terminate` rule: the CEL error document is indexed as it is (plus ecs.version). */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -113,5 +114,22 @@ describe('document id (fingerprint of event.original)', () => {
     assert.notEqual(fingerprint('{"a":1}'), fingerprint('{"a":2}'));
     // SHA-1 over 0x00 + UTF-8 bytes: the empty text is the hash of the single 0x00 byte.
     assert.equal(fingerprint(''), 'W6k8nbDP+T9StSHXQg5D9u2ieE8=');
+  });
+
+  test('equals SHA-1 of 0x00 + UTF-8 for non-ASCII, astral, lone surrogates and long texts', () => {
+    const reference = (s: string) =>
+      createHash('sha1')
+        .update(Buffer.concat([Buffer.from([0]), Buffer.from(s, 'utf8')]))
+        .digest('base64');
+    const samples = [
+      'Linköping 日本',
+      '😀'.repeat(40_000), // 4 bytes per pair: grows the scratch buffer
+      'a\ud800b\udc00c\ud83d', // lone surrogates become U+FFFD (EF BF BD)
+      '日'.repeat(30_000), // 3 bytes per unit
+      'x'.repeat(70_000),
+      'y'.repeat(400_000), // beyond the buffer's limit: hashed from the prefixed string
+      'short again',
+    ];
+    for (const s of samples) assert.equal(fingerprint(s), reference(s), s.slice(0, 20));
   });
 });

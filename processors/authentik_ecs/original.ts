@@ -200,7 +200,12 @@ function makeCopier(sorted: readonly string[], inOrder: boolean): Copier {
   const same: string[] = [];
   sorted.forEach((k, i) => {
     const lit = JSON.stringify(k);
-    lines.push(`const v${i} = copy(o[${lit}], d);`, `if (v${i} === SLOW) return SLOW;`);
+    // Leaves are checked inline (no call): only objects, -0 and bigints need `sortedCopy`.
+    lines.push(
+      `let v${i} = o[${lit}];`,
+      `if (typeof v${i} === 'object' ? v${i} !== null : v${i} === 0 || typeof v${i} === 'bigint') {`,
+      `v${i} = copy(v${i}, d); if (v${i} === SLOW) return SLOW; }`,
+    );
     fields.push(`${lit}: v${i}`);
     same.push(`v${i} === o[${lit}]`);
   });
@@ -276,7 +281,15 @@ function sortedCopy(v: unknown, depth: number): unknown {
     let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i];
-      const c = sortedCopy(x, depth + 1);
+      // Strings, booleans, null and non-zero numbers are their own copy (checked without a call).
+      const c =
+        typeof x === 'object'
+          ? x === null
+            ? x
+            : sortedCopy(x, depth + 1)
+          : x === 0 || typeof x === 'bigint'
+            ? sortedCopy(x, depth + 1)
+            : x;
       if (c === SLOW) return SLOW;
       if (out === undefined && c !== x) out = v.slice(0, i);
       if (out !== undefined) out.push(c);
@@ -319,7 +332,24 @@ export function goJsonSlow(v: unknown): string {
   return encode(v, 0);
 }
 
+/**
+ * Scratch buffer for `fingerprint`: the 0x00 prefix and the UTF-8 bytes are written into it, so hashing
+ * allocates neither the prefixed string (a flat copy of the text) nor a byte buffer per call.
+ */
+let scratch = Buffer.alloc(64 * 1024);
+
 /** Elasticsearch `fingerprint` of one string field: base64(SHA-1(0x00 || UTF-8(text))). */
 export function fingerprint(original: string): string {
-  return hash('sha1', `\u0000${original}`, 'base64');
+  // One UTF-16 unit becomes at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units; a lone
+  // surrogate: the 3 bytes of U+FFFD, as the string conversion writes it). `write` stops before a
+  // character that does not fit, so the buffer must hold the worst case.
+  const max = original.length * 3 + 1;
+  if (max > scratch.length) {
+    // Texts of more than ~350k characters are hashed without the buffer (it is not kept that large).
+    if (max > 1024 * 1024) return hash('sha1', `\u0000${original}`, 'base64');
+    scratch = Buffer.alloc(2 ** Math.ceil(Math.log2(max)));
+  }
+  scratch[0] = 0;
+  const n = scratch.write(original, 1, 'utf8');
+  return hash('sha1', scratch.subarray(0, n + 1), 'base64');
 }

@@ -299,15 +299,18 @@ describe('mapping beyond the fixtures (payload varieties)', { skip: NEED }, () =
       fileRecord('group', fixtureLines('group')[2]!),
     ]);
     const ev = docs[0]!['authentik']['event'];
-    for (const k of ['client_ip', 'created', 'pk', 'user']) assert.equal(ev[k], undefined, k);
+    // Absent, not present with an undefined value (the removal leaves them to DROP-EMPTY).
+    for (const k of ['client_ip', 'created', 'pk', 'user']) assert.equal(Object.hasOwn(ev, k), false, k);
     assert.deepEqual(ev['context']['http_request'], { args: { next: '/' } });
     assert.equal(docs[0]!['user']['name'], 'akadmin');
     const u = docs[1]!['authentik']['user'];
-    for (const k of ['pk', 'username', 'name', 'groups', 'email']) assert.equal(u[k], undefined, k);
+    for (const k of ['pk', 'username', 'name', 'groups', 'email'])
+      assert.equal(Object.hasOwn(u, k), false, k);
     assert.ok(u['uid']);
     const g = docs[2]!['authentik']['group'];
-    for (const k of ['pk', 'name', 'users']) assert.equal(g[k], undefined, k);
+    for (const k of ['pk', 'name', 'users']) assert.equal(Object.hasOwn(g, k), false, k);
     assert.equal(docs[0]!['tags'], undefined);
+    for (const d of docs) assert.equal(Object.hasOwn(d, '_temp'), false);
   });
 
   test('tags are appended in order; preserve_original_event only shows in tags', async () => {
@@ -468,6 +471,13 @@ describe('error behaviour (documents flagged, counted, never thrown)', { skip: N
         'Illegal list shortcut value [email].',
       ),
     ]);
+    // The dissect before the failing step ran and the final removal of `_temp` did not.
+    assert.equal(docs[1]!['_temp'], 'root');
+    // At its place: after the keys the root had when the dissect ran, before those added later.
+    const keys = Object.keys(docs[1]!);
+    assert.deepEqual(keys.slice(keys.indexOf('user'), keys.indexOf('user') + 3), ['user', '_temp', 'error']);
+    assert.equal(docs[1]!['user']['domain'], 'example.com');
+    assert.equal('_temp' in d, false);
   });
 
   test('lowercase, user_agent and dissect failures', async () => {

@@ -5,7 +5,7 @@ import {
   appendUnique,
   copyValue,
   isMap,
-  removePath,
+  removeBeforeDropEmpty,
   render,
   toBooleanValue,
   toStringValue,
@@ -20,6 +20,7 @@ import {
   dissectEmail,
   preservesDuplicates,
   related,
+  removeTemp,
 } from './context.ts';
 
 const DUPLICATES = ['pk', 'username', 'name', 'groups', 'email'] as const;
@@ -67,7 +68,7 @@ export function mapUser(ctx: Ctx): void {
   }
 
   if (!preservesDuplicates(doc) && au) {
-    for (const k of DUPLICATES) removePath(au, [k]);
+    for (const k of DUPLICATES) removeBeforeDropEmpty(au, [k]);
   }
-  delete doc['_temp'];
+  removeTemp(ctx);
 }
