@@ -139,41 +139,41 @@ export class InstanceStore {
     }
   }
 
+  /** A stored `{v: 1, ready, <name>: [...]}` list, checked item by item; undefined when absent. */
+  async #readList<T>(
+    instance: string,
+    name: 'users' | 'groups',
+    isItem: (x: unknown) => x is T,
+  ): Promise<{ ready: boolean; items: T[] } | undefined> {
+    const key = `${instance}/${name}`;
+    const j = await this.#read(key);
+    if (j === undefined) return undefined;
+    const items = isObj(j) ? j[name] : undefined;
+    if (
+      !isObj(j) ||
+      j.v !== 1 ||
+      typeof j.ready !== 'boolean' ||
+      !Array.isArray(items) ||
+      !items.every(isItem)
+    ) {
+      throw new Error(
+        `authentik_changes: stored state "${key}" has an unexpected shape; delete it to start a new baseline`,
+      );
+    }
+    return { ready: j.ready, items };
+  }
+
   async #load(instance: string): Promise<InstanceState> {
     const st = new InstanceState();
-    const u = await this.#read(`${instance}/users`);
-    if (u !== undefined) {
-      if (
-        !isObj(u) ||
-        u.v !== 1 ||
-        typeof u.ready !== 'boolean' ||
-        !Array.isArray(u.users) ||
-        !u.users.every(isUser)
-      ) {
-        throw new Error(
-          `authentik_changes: stored state "${instance}/users" has an unexpected shape; delete it to start a new baseline`,
-        );
-      }
-      const j = u as unknown as UsersJson;
-      st.usersReady = j.ready;
-      for (const x of j.users) st.users.set(x.pk, x);
+    const users = await this.#readList(instance, 'users', isUser);
+    if (users) {
+      st.usersReady = users.ready;
+      for (const x of users.items) st.users.set(x.pk, x);
     }
-    const g = await this.#read(`${instance}/groups`);
-    if (g !== undefined) {
-      if (
-        !isObj(g) ||
-        g.v !== 1 ||
-        typeof g.ready !== 'boolean' ||
-        !Array.isArray(g.groups) ||
-        !g.groups.every(isGroup)
-      ) {
-        throw new Error(
-          `authentik_changes: stored state "${instance}/groups" has an unexpected shape; delete it to start a new baseline`,
-        );
-      }
-      const j = g as unknown as GroupsJson;
-      st.groupsReady = j.ready;
-      for (const x of j.groups) st.groups.set(x.pk, x);
+    const groups = await this.#readList(instance, 'groups', isGroup);
+    if (groups) {
+      st.groupsReady = groups.ready;
+      for (const x of groups.items) st.groups.set(x.pk, x);
     }
     const c = await this.#read(`${instance}/counts`);
     if (c !== undefined) {
