@@ -36,7 +36,6 @@ PEERS="$CACHE/peers"
 TIMEOUT="${AC_PEER_TIMEOUT:-180}"
 HEAP="${AC_CLUSTER_HEAP:--Xms256m -Xmx384m}"
 VERSION="${OPENSEARCH_VERSION:-2.19.6}"
-MAJOR="${VERSION%%.*}"
 CHECKOUT_KEY="$(cd "$HERE/../.." && pwd -P | sha256sum | cut -c1-12)"
 STATE="$PEERS/opensearch-cluster-$CHECKOUT_KEY.state"
 LOCK="$PEERS/opensearch-cluster-$CHECKOUT_KEY.lock"
@@ -48,36 +47,8 @@ die() {
   exit 1
 }
 
-java_major() {
-  local v
-  v="$("$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9][0-9.]*\).*/\1/p' | head -1)"
-  [[ -n "$v" ]] || return 1
-  if [[ "$v" == 1.* ]]; then v="${v#1.}"; fi
-  echo "${v%%.*}"
-}
-
-# A JDK home OpenSearch $VERSION runs on (2.x needs the SecurityManager, gone in Java 24), lowest first.
-find_java() {
-  local min=21 max=99 c m best="" bestm=999
-  if [[ "$MAJOR" == 1 || "$MAJOR" == 2 ]]; then
-    min=11
-    max=23
-  fi
-  local candidates=()
-  [[ -n "${JAVA_HOME:-}" ]] && candidates+=("$JAVA_HOME")
-  for c in /usr/lib/jvm/*; do [[ -x "$c/bin/java" ]] && candidates+=("$c"); done
-  if command -v java >/dev/null; then candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"); fi
-  for c in "${candidates[@]}"; do
-    [[ -x "$c/bin/java" ]] || continue
-    m="$(java_major "$c")" || continue
-    if ((m >= min && m <= max && m < bestm)); then
-      best="$c"
-      bestm="$m"
-    fi
-  done
-  [[ -n "$best" ]] || die "no Java between $min and $max found (JAVA_HOME or /usr/lib/jvm); OpenSearch $VERSION needs one"
-  readlink -f "$best"
-}
+# The JDK is chosen by searchserver.sh, with the same version rules as the single-node peer.
+find_java() { OPENSEARCH_VERSION="$VERSION" bash "$HERE/searchserver.sh" opensearch java; }
 
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
@@ -274,7 +245,7 @@ cmd_start() {
   HOME_DIR="$DIR/opensearch-$VERSION"
   [[ -x "$HOME_DIR/bin/opensearch" ]] || die "unexpected layout in $zip (no opensearch-$VERSION/bin/opensearch)"
   write_state
-  log "OpenSearch $VERSION, Java $(java_major "$JAVA") at $JAVA, instance $DIR"
+  log "OpenSearch $VERSION, Java at $JAVA, instance $DIR"
   write_node_config 1
   write_node_config 2
   if ! launch_node 1 || ! launch_node 2; then

@@ -7,6 +7,7 @@
 #   test/peers/searchserver.sh FLAVOR status   "running <url>" (exit 0) or "stopped" (exit 1)
 #   test/peers/searchserver.sh FLAVOR url      print the URL of the running instance
 #   test/peers/searchserver.sh FLAVOR fetch    only download into the cache, print the zip path
+#   test/peers/searchserver.sh FLAVOR java     print the JDK home this version runs on (used by opensearch-cluster.sh)
 #
 # FLAVOR is opensearch or elasticsearch. The distributions are the "integ-test-zip" builds their plugin
 # developers test against (no bundled JDK, core modules only):
@@ -400,8 +401,9 @@ case "$CMD" in
   status) cmd_status ;;
   url) cmd_url ;;
   fetch) cmd_fetch ;;
+  java) find_java ;;
   *)
-    echo "usage: $0 $FLAVOR {start|stop|status|url|fetch}" >&2
+    echo "usage: $0 $FLAVOR {start|stop|status|url|fetch|java}" >&2
     exit 2
     ;;
 esac
