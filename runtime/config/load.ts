@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { ComponentKind } from '../component.ts';
 import { ConfigError } from '../errors.ts';
 import type { ConfigProblem } from '../errors.ts';
-import { sendingQueueSchema } from '../exporterhelper/queue.ts';
+import { IN_MEMORY_STORAGE, sendingQueueSchema } from '../exporterhelper/queue.ts';
 import type { SendingQueueConfig } from '../exporterhelper/queue.ts';
 import { loadBuiltins } from '../builtins.ts';
 import { loadPlugins } from '../plugins/load.ts';
@@ -281,7 +281,11 @@ export async function loadConfig(
       const refs = extensionRefs(entry.config, []);
       if (entry.sendingQueue) {
         // `sending_queue.storage: none` opts out of the automatic persistent queue: not a reference.
-        refs.push(...extensionRefs({ sending_queue: entry.sendingQueue }, []).filter((r) => r.id !== 'none'));
+        refs.push(
+          ...extensionRefs({ sending_queue: entry.sendingQueue }, []).filter(
+            (r) => r.id !== IN_MEMORY_STORAGE,
+          ),
+        );
       }
       for (const ref of refs) {
         const path = [SECTION_OF[kind], entry.id, ...ref.path];

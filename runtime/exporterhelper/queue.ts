@@ -77,6 +77,14 @@ export type CreateSendingQueue = (
   exporter: Exporter,
 ) => QueuedExporter;
 
+/** `sending_queue.storage: none`: keep the queue in memory, also where the runtime would make it persistent. */
+export const IN_MEMORY_STORAGE = 'none';
+
+/** The storage extension a queue persists in; undefined for an in-memory queue. */
+export function persistentStorage(q: Pick<SendingQueueConfig, 'storage'>): string | undefined {
+  return q.storage === IN_MEMORY_STORAGE ? undefined : q.storage;
+}
+
 export const createSendingQueue: CreateSendingQueue = (settings, config, exporter) => {
   if (!config.enabled) {
     // No queue: the caller talks to the exporter directly (still wait-for-result).
@@ -87,7 +95,7 @@ export const createSendingQueue: CreateSendingQueue = (settings, config, exporte
       consume: (batch) => exporter.consume(batch),
     };
   }
-  if (config.storage !== undefined && config.storage !== 'none') {
+  if (persistentStorage(config) !== undefined) {
     return new PersistentQueue(settings, config, exporter);
   }
   return new MemoryQueue(settings, config, exporter);

@@ -17,7 +17,9 @@ import { isStorageExtension } from '../component.ts';
 import { ConfigError, errorMessage, withTimeout } from '../errors.ts';
 import type { ConfigProblem } from '../errors.ts';
 import {
+  IN_MEMORY_STORAGE,
   createSendingQueue as defaultCreateSendingQueue,
+  persistentStorage,
   sendingQueueSchema,
 } from '../exporterhelper/queue.ts';
 import type { CreateSendingQueue, SendingQueueConfig } from '../exporterhelper/queue.ts';
@@ -327,7 +329,7 @@ export function isolateExporters(
     const q = entry.sendingQueue ?? sendingQueueSchema.parse({});
     const list = [...others].map((o) => `"${o}"`).join(', ');
     const where = entry.location ? { location: entry.location } : {};
-    if (q.enabled && q.storage !== undefined && q.storage !== 'none') continue;
+    if (q.enabled && persistentStorage(q) !== undefined) continue;
     if (q.enabled && q.storage === undefined && storageId !== undefined) {
       // queue_size bounds waiting batches in memory; on disk `max_size_mib` is the real bound, so the
       // automatic queue holds at least AUTO_QUEUE_SIZE batches (an outage then rides on the disk bound).
@@ -340,7 +342,7 @@ export function isolateExporters(
     }
     const why = !q.enabled
       ? 'its sending_queue is disabled'
-      : q.storage === 'none'
+      : q.storage === IN_MEMORY_STORAGE
         ? 'its sending_queue.storage is "none" (in memory)'
         : 'no storage extension is listed in service.extensions for a persistent sending queue';
     logger.warn(
