@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { gunzip, inflate, brotliDecompress } from 'node:zlib';
+import { gunzip, gunzipSync, inflate, brotliDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { Agent, ProxyAgent, request } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -443,10 +443,18 @@ export class AuthentikClient {
       if (signal.aborted) throw new StoppedError();
       await this.#sem.acquire(signal);
       let outcome: { ok: true; text: string; body: unknown } | { ok: false; f: Failure };
+      // The slot is given back as soon as the body is in: decoding and parsing it need no connection.
+      let held = true;
+      const release = () => {
+        if (held) {
+          held = false;
+          this.#sem.release();
+        }
+      };
       try {
-        outcome = await this.#once(dataset, url, path, signal, paginated);
+        outcome = await this.#once(dataset, url, path, signal, paginated, release);
       } finally {
-        this.#sem.release();
+        release();
       }
       if (outcome.ok) {
         this.#o.health.ok(dataset);
@@ -499,6 +507,7 @@ export class AuthentikClient {
     path: string,
     outer: AbortSignal,
     paginated: boolean,
+    bodyRead: () => void,
   ): Promise<{ ok: true; text: string; body: unknown } | { ok: false; f: Failure }> {
     const o = this.#o;
     const timeout = AbortSignal.timeout(o.timeoutMs);
@@ -557,6 +566,7 @@ export class AuthentikClient {
         { status },
       );
     }
+    bodyRead();
     const encoding = String(res.headers['content-encoding'] ?? '')
       .toLowerCase()
       .trim();
@@ -774,11 +784,18 @@ async function readBody(body: AsyncIterable<Buffer>, max: number): Promise<Buffe
   return Buffer.concat(chunks, n);
 }
 
+/** Compressed bodies up to this size are inflated synchronously (see decode). */
+const SYNC_INFLATE_MAX = 256 * 1024;
+
 async function decode(raw: Buffer, encoding: string, max: number): Promise<Buffer> {
   const opts = { maxOutputLength: max };
   try {
     if (encoding === '' || encoding === 'identity') return raw;
-    if (encoding === 'gzip' || encoding === 'x-gzip') return await gunzipAsync(raw, opts);
+    if (encoding === 'gzip' || encoding === 'x-gzip') {
+      // A page (tens of kB) inflates in well under a millisecond: in this thread that costs less than the
+      // stream machinery and the thread-pool hop of the asynchronous form, which stays for large bodies.
+      return raw.length <= SYNC_INFLATE_MAX ? gunzipSync(raw, opts) : await gunzipAsync(raw, opts);
+    }
     if (encoding === 'deflate') return await inflateAsync(raw, opts);
     if (encoding === 'br') return await brotliAsync(raw, opts);
   } catch (e) {

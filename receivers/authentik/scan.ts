@@ -18,7 +18,8 @@
  *   whose slice [(j-1)Q, jQ) ends just below the frontier's estimated rank plus a safety margin, and
  *   starts as high as possible. The margin adapts to the drift observed between planned and actual
  *   ranks (inserts while reading).
- * - Up to `concurrency` planned reads are in flight; results are consumed in order.
+ * - Up to `concurrency` planned reads are on the wire and as many more wait for a connection; results
+ *   are consumed in order.
  *
  * Duplicates cannot arise (rows at or below F are never emitted) and rows cannot be skipped (an
  * event is emitted unless a gap-free response showed it to be covered). Events inserted later with an
@@ -294,6 +295,8 @@ export interface ScanResult {
 }
 
 const MAX_LOCATE_PROBES = 200;
+/** Reads planned ahead of the one being taken, per allowed concurrent request (see pipeline()). */
+const LOOKAHEAD = 2;
 
 /** Runs a scan to the top (or to `upper`). Rejects with StoppedError on shutdown. */
 export async function scan(p: ScanParams): Promise<ScanResult> {
@@ -615,6 +618,30 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
   async function pipeline(): Promise<ScanResult> {
     // ---- pipelined reads upwards ----
     let cursor = res.need;
+    // Reads planned ahead: twice the connections. The client's semaphore keeps `concurrency` requests
+    // on the wire and frees a connection as soon as a body is in, so the next planned read starts at
+    // once while earlier responses are still decoded, parsed and taken in order.
+    const lookahead = LOOKAHEAD * Math.max(1, p.concurrency);
+    // Below `upper` the reads beyond it are wasted: once the rows left to it look few (from the density
+    // of `created` in the last response taken), plan only about as many reads as they fill.
+    let rowsToUpper: number | undefined;
+    const ahead = (): number => {
+      if (rowsToUpper === undefined) return lookahead;
+      const pages = Math.ceil(rowsToUpper / Math.max(1, p.pageSize())) + 1;
+      return Math.max(Math.max(1, p.concurrency), Math.min(lookahead, pages));
+    };
+    const estimateToUpper = (read: Read): void => {
+      if (p.upper === null || read.rows.length < 2) return;
+      let lo = read.rows[0]!.c;
+      let hi = lo;
+      for (const r of read.rows) {
+        if (r.c < lo) lo = r.c;
+        if (r.c > hi) hi = r.c;
+      }
+      if (hi >= p.upper) return;
+      const span = Number(hi - lo);
+      rowsToUpper = span > 0 ? (Number(p.upper - hi) * (read.rows.length - 1)) / span : undefined;
+    };
     for (;;) {
       if (p.signal.aborted) throw new StoppedError();
       const chain = new AbortController();
@@ -628,8 +655,10 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
       let gap: { hint: number; reason: string } | undefined;
       let finished = false;
       const dispatch = () => {
-        while (!topDispatched && pending.length < Math.max(1, p.concurrency)) {
-          const pl = plan(cursor, margin, p.pageSize(), lastCount);
+        while (!topDispatched && pending.length < ahead()) {
+          // In the total order the frontier's own row (rank cursor-1) proves the reach; otherwise a row
+          // strictly older than its `created` must be in the slice.
+          const pl = plan(total() ? cursor - 1 : cursor, margin, p.pageSize(), lastCount);
           const result = get(pl.size, pl.page, signal).then(
             (read) => ({ ok: true as const, read }),
             (err: unknown) => ({ ok: false as const, err }),
@@ -656,8 +685,10 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
               drifts.push(read.s + posOf(read, k) + (tot ? 1 : 0) - head.need);
               if (drifts.length > 8) drifts.shift();
               const worst = Math.max(0, ...drifts);
-              margin = Math.min(Math.max(2, 2 + 2 * worst), Math.max(2, Math.floor(p.pageSize() / 2)));
+              // No drift seen: no margin (each slice reaches just the row that proves it gap-free).
+              margin = Math.min(2 * worst, Math.max(2, Math.floor(p.pageSize() / 2)));
             }
+            estimateToUpper(read);
             res = await take(read);
             if (res.done) {
               finished = true;

@@ -91,6 +91,12 @@ export interface EmulatorOptions {
   faults?: FaultConfig;
   /** keep per-request log entries (default true; false = counters only) */
   logRequests?: boolean;
+  /**
+   * measure `stats.cpuMs` around the synchronous work (default true). Off in a worker thread, where
+   * `process.cpuUsage` counts every thread of the process and the two calls per request cost more than
+   * rendering a page
+   */
+  measureCpu?: boolean;
   /** maximum request log entries kept (oldest dropped; default 200000) */
   maxLogEntries?: number;
   /** webhook worker of notification rules (notifications.ts) */

@@ -66,14 +66,23 @@ export function formatUuid(hex32: string): string {
   return `${hex32.slice(0, 8)}-${hex32.slice(8, 12)}-${v}-${variant}-${hex32.slice(20, 32)}`;
 }
 
-const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+/** Two lowercase hex digits per byte value. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const hex8 = (n: number): string =>
+  HEX2[(n >>> 24) & 0xff]! + HEX2[(n >>> 16) & 0xff]! + HEX2[(n >>> 8) & 0xff]! + HEX2[n & 0xff]!;
 
 /**
  * Keyed bijection on 32-bit integers (4-round Feistel on 16-bit halves). Used to embed an event's
  * generator index into its pk so a pk can be decoded back to the index without any lookup table.
  */
-function feistelKeys(seed: number): number[] {
-  return [1, 2, 3, 4].map((r) => h32(seed, r, 0xfe157e1));
+const feistelCache = new Map<number, readonly number[]>();
+function feistelKeys(seed: number): readonly number[] {
+  let ks = feistelCache.get(seed);
+  if (!ks) {
+    ks = [1, 2, 3, 4].map((r) => h32(seed, r, 0xfe157e1));
+    feistelCache.set(seed, ks);
+  }
+  return ks;
 }
 function round(x: number, k: number): number {
   return mix32((x ^ k) >>> 0) & 0xffff;
@@ -90,7 +99,7 @@ export function permute32(seed: number, x: number): number {
   return ((l << 16) | r) >>> 0;
 }
 export function unpermute32(seed: number, y: number): number {
-  const ks = feistelKeys(seed).reverse();
+  const ks = [...feistelKeys(seed)].reverse();
   let l = (y >>> 16) & 0xffff;
   let r = y & 0xffff;
   for (const k of ks) {

@@ -300,7 +300,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   });
   const requests: RequestLogEntry[] = [];
   const stats = emptyStats();
+  const measureCpu = opts.measureCpu ?? true;
   const cpu = <T>(fn: () => T): T => {
+    if (!measureCpu) return fn();
     const c0 = process.cpuUsage();
     try {
       return fn();
