@@ -51,13 +51,14 @@ export interface CelRunResult {
   complete: boolean;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: Buffer;
   wire: number;
 }
 
-function get(agent: Agent, url: URL, token: string, signal?: AbortSignal): Promise<Answer> {
+/** One GET as Go's transport does it (gzip accepted, body inflated); shared with ceiling.ts. */
+export function get(agent: Agent, url: URL, token: string, signal?: AbortSignal): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,

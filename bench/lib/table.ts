@@ -36,6 +36,7 @@ const GOAL_TEXT: [RegExp, (g: number) => string][] = [
   [/^polling_polls_per_hour$/, (g) => `ratio ≥ ${g} (x more often)`],
   [/^polling_delay_/, (g) => `value < ${g} s`],
   [/^backfill_n\d+_events_per_s$/, (g) => `ratio ≥ ${g} (speed-up)`],
+  [/^backfill_n\d+_ceiling$/, (g) => `value ≥ ${g} (the speed-up goal is reachable)`],
   [/^backfill_n\d+_with_batch_events_per_s$/, (g) => `ratio ≤ ${g} (x slower than without batch)`],
   [/_peak_rss$/, (g) => `value < ${g} MB`],
   [/^scaling_.*_time_per_event_/, (g) => `ratio ≤ ${g} (growth)`],
