@@ -385,7 +385,7 @@ documentOptions(configSchema, [
     type: 'int 1..64',
     default: '`4`',
     description:
-      'Upper bound of concurrent requests **and** pooled keep-alive connections, shared by all datasets. The backfill pipelines up to this many pages.',
+      'Upper bound of concurrent requests **and** pooled keep-alive connections, shared by all datasets. The backfill keeps this many requests on the wire and as many more planned behind them.',
   },
   {
     names: ['tls.ca_file'],

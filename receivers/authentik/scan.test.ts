@@ -271,6 +271,26 @@ describe('scan under drift (randomised)', () => {
     });
   }
 
+  for (const total of [false, true]) {
+    test(`a few inserts between two reads are bridged with one request, the reads ahead are kept${total ? ' (total order)' : ''}`, async () => {
+      const fake = new FakeEvents(23);
+      fake.seed(20_000, T);
+      const upper = fake.top()!;
+      let clock = T;
+      let n = 0;
+      // Every 25th request is served after 1-3 new events: each is a gap for a read planned without margin.
+      fake.beforeServe = () => {
+        if (++n % 25 === 0) for (let i = 0; i < 1 + (n % 3); i++) fake.add((clock += 10n));
+      };
+      const { emitted, resyncs } = await run({ fake, upper, pageSize: 100, concurrency: 4, total });
+      assertAscendingUnique(emitted);
+      assert.equal(emitted.length, 20_000);
+      assert.equal(resyncs, 0, 'bridged gaps need no re-locating');
+      // One plain walk is 200 pages; overlap and bridges stay within 1.2x.
+      assert.ok(fake.requests <= 240, `${fake.requests} requests`);
+    });
+  }
+
   test('bursts of inserts during the scan cause re-locating, never skips', async () => {
     const fake = new FakeEvents(21);
     fake.seed(4000, T);

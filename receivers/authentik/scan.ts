@@ -308,6 +308,8 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
   let firstSize = p.firstSize;
   const drifts: number[] = [];
   let margin = 2;
+  /** `count` of the last response taken. */
+  let takenCount: number | undefined;
   const served: ServedSize = p.served ?? { atLeast: 0 };
   const total = () => p.totalOrder?.() ?? false;
 
@@ -528,6 +530,7 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
       need = read.s + 1;
     }
     f = next;
+    takenCount = read.count;
     await queueEmit({ rows: fresh, read, frontier: next, hint: need, count: read.count });
     return { done: reachedTop, need };
   };
@@ -668,6 +671,35 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
           cursor = pl.s + 1;
         }
       };
+      /**
+       * Reads the slice between the frontier and `read` (found entirely above it) and takes it when it
+       * reaches the frontier. `need` is the rank the frontier was planned at (its row + 1).
+       */
+      const bridge = async (
+        read: Read,
+        need: number,
+        sig: AbortSignal,
+      ): Promise<'done' | 'taken' | 'failed'> => {
+        const tot = total();
+        const n = read.n ?? read.rows.length;
+        if (n === 0 || read.invalid || takenCount === undefined) return 'failed';
+        const oldest = read.s + n - 1;
+        // Net inserts between the previous response and this one moved the frontier's proof row.
+        const shift = Math.max(1, read.count - takenCount);
+        const proof = (tot ? need - 1 : need) + shift;
+        const pl = plan(proof, 1, p.pageSize(), read.count + shift);
+        if (pl.s > oldest) return 'failed';
+        const b = await get(pl.size, pl.page, sig);
+        const cls = classify(b, f, tot);
+        lastRead = b;
+        p.onRead?.(b, cls);
+        if (cls !== 'found') return 'failed';
+        drifts.push(shift);
+        if (drifts.length > 8) drifts.shift();
+        margin = Math.min(2 * Math.max(0, ...drifts), Math.max(2, Math.floor(p.pageSize() / 2)));
+        res = await take(b);
+        return res.done ? 'done' : 'taken';
+      };
       try {
         dispatch();
         while (pending.length > 0) {
@@ -675,9 +707,20 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
           const out = await head.result;
           if (!out.ok) throw out.err;
           const read = out.read;
-          const cls = classify(read, f, total());
+          let cls = classify(read, f, total());
           lastRead = read;
           p.onRead?.(read, cls);
+          if (cls === 'above') {
+            // Inserts between two reads pushed the frontier below this slice. One slice spanning the
+            // frontier and this one's oldest row closes the gap; the reads planned behind this one
+            // still chain to it, so they are kept (re-locating would abandon them all).
+            const b = await bridge(read, head.need, signal);
+            if (b === 'done') {
+              finished = true;
+              break;
+            }
+            if (b === 'taken') cls = classify(read, f, total());
+          }
           if (cls === 'found') {
             const tot = total();
             const k = read.rows.findIndex((r) => reaches(r, f, tot));
