@@ -310,6 +310,13 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
   let margin = 2;
   /** `count` of the last response taken. */
   let takenCount: number | undefined;
+  /** Records how far a read's proof row was from where it was planned, and sizes the margin from it. */
+  const noteDrift = (d: number): void => {
+    drifts.push(d);
+    if (drifts.length > 8) drifts.shift();
+    // No drift seen: no margin (each slice reaches just the row that proves it gap-free).
+    margin = Math.min(2 * Math.max(0, ...drifts), Math.max(2, Math.floor(p.pageSize() / 2)));
+  };
   const served: ServedSize = p.served ?? { atLeast: 0 };
   const total = () => p.totalOrder?.() ?? false;
 
@@ -694,9 +701,7 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
         lastRead = b;
         p.onRead?.(b, cls);
         if (cls !== 'found') return 'failed';
-        drifts.push(shift);
-        if (drifts.length > 8) drifts.shift();
-        margin = Math.min(2 * Math.max(0, ...drifts), Math.max(2, Math.floor(p.pageSize() / 2)));
+        noteDrift(shift);
         res = await take(b);
         return res.done ? 'done' : 'taken';
       };
@@ -724,13 +729,7 @@ export async function scan(p: ScanParams): Promise<ScanResult> {
           if (cls === 'found') {
             const tot = total();
             const k = read.rows.findIndex((r) => reaches(r, f, tot));
-            if (k >= 0) {
-              drifts.push(read.s + posOf(read, k) + (tot ? 1 : 0) - head.need);
-              if (drifts.length > 8) drifts.shift();
-              const worst = Math.max(0, ...drifts);
-              // No drift seen: no margin (each slice reaches just the row that proves it gap-free).
-              margin = Math.min(2 * worst, Math.max(2, Math.floor(p.pageSize() / 2)));
-            }
+            if (k >= 0) noteDrift(read.s + posOf(read, k) + (tot ? 1 : 0) - head.need);
             estimateToUpper(read);
             res = await take(read);
             if (res.done) {
