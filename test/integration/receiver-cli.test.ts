@@ -413,13 +413,17 @@ describe('authentik receiver through the CLI against the emulator', { timeout: 3
           `pages (deepest: ${reread.deepest || 'none'}), ${reread.searches} search requests, ` +
           `${dups.length} duplicates; first requests of the restart: ${firstRequests.join(' | ')}`,
       );
+      // After kill -9 the batch that was delivered but not checkpointed (the duplicates) must be read
+      // again; beyond it, the checkpoint's hint allows no more than a couple of pages.
+      const unacked = dups.length;
+      const unackedPages = Math.ceil(unacked / (SERVER_PAGE_SIZE / 2));
       await t.test(
-        'the restart does not re-read the history it had finished (at most a couple of pages)',
+        'the restart does not re-read the history it had finished (at most a couple of pages beyond an unacknowledged batch)',
         () => {
           assert.ok(
-            reread.pages <= 2 && reread.rows <= 2 * SERVER_PAGE_SIZE,
+            reread.pages <= 2 + unackedPages && reread.rows <= unacked + 2 * SERVER_PAGE_SIZE,
             `the restart re-read ${reread.rows} rows of the ${finished.size} finished ones in ${reread.pages} ` +
-              `pages:\n${reread.detail.join('\n')}\nfirst requests of the restart:\n${firstRequests.join('\n')}`,
+              `pages (${unacked} of them delivered but not checkpointed before the kill):\n${reread.detail.join('\n')}\nfirst requests of the restart:\n${firstRequests.join('\n')}`,
           );
         },
       );
