@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../runtime/errors.ts';
@@ -11,7 +11,7 @@ import { SinkConsumer, nopSettings } from '../../test/kit/index.ts';
 import type { TestSettings } from '../../test/kit/index.ts';
 import type { Config } from './config.ts';
 import { factory } from './factory.ts';
-import { needShared } from '../../test/kit/shared.ts';
+import { needShared, sharedDir } from '../../test/kit/shared.ts';
 import { FIXTURE_DATASETS, cityDb, fileRecord, fixtureLines, fixturesDir, repoRoot } from './fixtures.ts';
 import { ATTR_RECORD_ORIGINAL } from './mapper.ts';
 import { fingerprint, goJson } from './original.ts';
@@ -104,10 +104,15 @@ describe('config', () => {
     'relative database paths resolve against the config directory; the testdata config works',
     { skip: NEED },
     async () => {
-      const raw = parseYaml(
-        readFileSync(resolve(import.meta.dirname, 'testdata/config.yaml'), 'utf8'),
-      ) as unknown;
-      const settings = nopSettings('authentik_ecs', 'processor', resolve(import.meta.dirname, 'testdata'));
+      const testdata = resolve(import.meta.dirname, 'testdata');
+      // The file's paths assume ../shared beside the repository; with AC_SHARED_DIR elsewhere they are
+      // rewritten, still relative to the config directory.
+      const text = readFileSync(resolve(testdata, 'config.yaml'), 'utf8').replaceAll(
+        '../../../../shared/',
+        `${relative(testdata, sharedDir())}/`,
+      );
+      const raw = parseYaml(text) as unknown;
+      const settings = nopSettings('authentik_ecs', 'processor', testdata);
       const sink = new SinkConsumer();
       const proc = await factory.create(settings, factory.configSchema.parse(raw), sink);
       await proc.consume([eventLine({ ...base, client_ip: '1.128.0.0' })]);

@@ -318,7 +318,7 @@ documentOptions(configSchema, [
     type: 'bool',
     default: '`true`',
     description:
-      'Use the enterprise QL time filter (`search=created >= "\u2026"`) when the server honours it: probed only when `/api/v3/root/config/` lists `is_enterprise` (the enterprise app is installed; real 2023.10.7 and 2025.12.4 list it without a licence) **and** `/api/v3/enterprise/license/summary/` says `valid`, `expiry_soon` or `limit_exceeded_*`; verified on every response.',
+      'Use the QL time filter (`search=created >= "\u2026"`) when the server honours it. 2025.8 to 2026.4 (enterprise QL): probed only when `/api/v3/root/config/` lists `is_enterprise` (the enterprise app is installed; real 2023.10.7 and 2025.12.4 list it without a licence) **and** `/api/v3/enterprise/license/summary/` says `valid`, `expiry_soon` or `limit_exceeded_*`. 2026.5+ (AKQL, open source per authentik\'s docs): probed without consulting the licence. Verified on every response.',
   },
   {
     names: ['events.verify_interval'],

@@ -697,7 +697,7 @@ export class EventsCollector {
       this.#d.version.caps.qlCandidate &&
       Date.now() >= this.#qlProbeAfter &&
       first &&
-      (await this.#enterprise(signal))
+      (this.#d.version.caps.qlWithoutLicence || (await this.#enterprise(signal)))
     ) {
       await this.#probeQl(first, signal);
     }
@@ -996,13 +996,15 @@ export class EventsCollector {
     if (honoured) {
       this.#ql = 'yes';
       this.#d.settings.logger.info(
-        'events: the server honours enterprise QL search; polls use search=created >= "…" (verified client-side)',
+        `events: the server honours ${this.#d.version.caps.qlWithoutLicence ? 'AKQL' : 'enterprise QL'} search; polls use search=created >= "…" (verified client-side)`,
       );
     } else {
       this.#ql = 'no';
       this.#qlProbeAfter = Date.now() + QL_REPROBE_MS;
       this.#d.settings.logger.debug(
-        'events: QL search not honoured (no enterprise license?); polling with ordering=-created',
+        this.#d.version.caps.qlWithoutLicence
+          ? 'events: QL search not honoured (AKQL not in this release?); polling with ordering=-created'
+          : 'events: QL search not honoured (no enterprise license?); polling with ordering=-created',
       );
     }
   }

@@ -136,13 +136,23 @@ describe('every API generation', () => {
 });
 
 describe('enterprise QL search', () => {
-  for (const profile of ['2025.8', '2026.2'] as VersionProfile[]) {
-    test(`${profile} with a license: polls use search=created >= "…", verified, one request when idle`, async () => {
-      await withEmulator({ events: 2000, version: profile, enterprise: true, seed: 5 }, async (em) => {
+  const cases: [VersionProfile, boolean][] = [
+    ['2025.8', true],
+    ['2026.2', true],
+    ['2026.5', false], // AKQL: open source, no licence needed
+  ];
+  for (const [profile, enterprise] of cases) {
+    test(`${profile} ${enterprise ? 'with a license' : 'without a licence (AKQL)'}: polls use search=created >= "…", verified, one request when idle`, async () => {
+      await withEmulator({ events: 2000, version: profile, enterprise, seed: 5 }, async (em) => {
         const sink = new SinkConsumer();
         const { r } = await start(em, sink, { users: { enabled: false }, groups: { enabled: false } });
         try {
           await waitFor(() => r.events?.ql === 'yes', 20_000, 10);
+          // From 2026.5 the licence is not consulted (and root/config not read for it).
+          const licenceReads = em.requests.filter(
+            (q) => q.path === '/api/v3/root/config/' || q.path === '/api/v3/enterprise/license/summary/',
+          ).length;
+          assert.equal(licenceReads, enterprise ? 2 : 0);
           const inserted = em.events.insert(7);
           await waitFor(() => ofDataset(sink, 'authentik.event').length === 2007, 10_000, 10);
           const qlReqs = em.requests.filter(
@@ -223,6 +233,51 @@ describe('enterprise QL search', () => {
       },
     };
   };
+
+  test('2026.5 reported but QL not honoured (AKQL not shipped): one probe, detected, not used, events exact', async () => {
+    await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 9 }, async (em) => {
+      // A 2026.2 server without a licence (substring fallback) that reports 2026.5.0.
+      const front = http.createServer((req, res) => {
+        if ((req.url ?? '').startsWith('/api/v3/admin/version/')) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({ version_current: '2026.5.0', version_latest: '2026.5.0', build_hash: '' }),
+          );
+          return;
+        }
+        const up = http.request(`${em.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
+          res.writeHead(r2.statusCode ?? 502, r2.headers);
+          r2.pipe(res);
+        });
+        up.on('error', () => res.writeHead(502).end());
+        up.end();
+      });
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      const sink = new SinkConsumer();
+      const { r } = await start({ ...em, url }, sink, {
+        users: { enabled: false },
+        groups: { enabled: false },
+      });
+      try {
+        await waitFor(() => r.events?.ql === 'no', 20_000, 10);
+        const probes = () =>
+          em.requests.filter((q) => q.path === EVENTS_PATH && q.query.search !== undefined);
+        assert.equal(probes().length, 1, 'one probe');
+        assert.equal(em.requests.filter((q) => q.path === '/api/v3/enterprise/license/summary/').length, 0);
+        const fresh = em.events.insert(3);
+        await waitFor(() => ofDataset(sink, 'authentik.event').length === 2003, 10_000, 10);
+        const pks = ofDataset(sink, 'authentik.event').map((x) => bodyOf(x).pk as string);
+        assert.equal(new Set(pks).size, 2003);
+        assert.ok(fresh.every((p) => pks.includes(p)));
+        assert.equal(probes().length, 1);
+      } finally {
+        await r.shutdown();
+        front.closeAllConnections();
+        await new Promise((res) => front.close(res));
+      }
+    });
+  });
 
   test('a licence announced but QL not honoured (silent substring fallback) is detected and not used', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 6 }, async (em) => {

@@ -36,24 +36,35 @@ describe('version', () => {
       includeRoles: false,
       lastUpdatedFilter: false,
       qlCandidate: false,
+      qlWithoutLicence: false,
     });
     assert.deepEqual(at(202404), {
       includeFlags: true,
       includeRoles: false,
       lastUpdatedFilter: false,
       qlCandidate: false,
+      qlWithoutLicence: false,
     });
     assert.deepEqual(at(202508), {
       includeFlags: true,
       includeRoles: false,
       lastUpdatedFilter: true,
       qlCandidate: true,
+      qlWithoutLicence: false,
     });
     assert.deepEqual(at(202512), {
       includeFlags: true,
       includeRoles: true,
       lastUpdatedFilter: true,
       qlCandidate: true,
+      qlWithoutLicence: false,
+    });
+    assert.deepEqual(at(202605), {
+      includeFlags: true,
+      includeRoles: true,
+      lastUpdatedFilter: true,
+      qlCandidate: true,
+      qlWithoutLicence: true,
     });
     // Unknown: flags are sent (unknown parameters are ignored by authentik), nothing else assumed.
     assert.deepEqual(capabilitiesOf(UNKNOWN_VERSION), {
@@ -61,6 +72,7 @@ describe('version', () => {
       includeRoles: false,
       lastUpdatedFilter: false,
       qlCandidate: false,
+      qlWithoutLicence: false,
     });
   });
 

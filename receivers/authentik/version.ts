@@ -43,6 +43,11 @@ export interface Capabilities {
   lastUpdatedFilter: boolean;
   /** Enterprise QL `search` may exist (2025.8+; honoured only with a license, verified by probing). */
   qlCandidate: boolean;
+  /**
+   * QL is open source (AKQL, no enterprise check): 2026.5+ per authentik's docs. The licence is not
+   * consulted; the probe still verifies that the server honours the filter.
+   */
+  qlWithoutLicence: boolean;
 }
 
 export function capabilitiesOf(v: ServerVersion): Capabilities {
@@ -53,6 +58,7 @@ export function capabilitiesOf(v: ServerVersion): Capabilities {
     includeRoles: r >= 202512,
     lastUpdatedFilter: r >= 202508,
     qlCandidate: r >= 202508,
+    qlWithoutLicence: r >= 202605,
   };
 }
 

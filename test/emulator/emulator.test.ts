@@ -158,6 +158,7 @@ void describe('pagination envelope', () => {
       '2025.10': { def: 100, big: 250 },
       '2025.12': { def: 20, big: 100 },
       '2026.2': { def: 20, big: 100 },
+      '2026.5': { def: 20, big: 100 },
     };
     for (const v of PROFILES) {
       await withEmu({ events: 250, version: v }, async (e) => {
@@ -336,7 +337,7 @@ void describe('records and profiles', () => {
     for (const v of PROFILES) {
       await withEmu({ events: 1, groups: 20, version: v }, async (e) => {
         const gs = await listAll(e, GROUPS);
-        const newer = v === '2025.12' || v === '2026.2';
+        const newer = v === '2025.12' || v === '2026.2' || v === '2026.5';
         for (const g of gs) {
           assert.equal('parents' in g, newer, v);
           assert.equal('parent' in g, !newer, v);
@@ -599,6 +600,13 @@ void describe('search', () => {
       assert.equal((await get(e, `${EV}?${q}`)).json.pagination.count, 300, '2025.8 licensed honours QL');
       await withEmu({ events: 300, enterprise: true, version: '2025.10' }, async (x) => {
         assert.equal((await get(x, `${EV}?${q}`)).json.pagination.count, 300, '2025.10 licensed honours QL');
+      });
+      await withEmu({ events: 300, enterprise: false, version: '2026.5' }, async (x) => {
+        assert.equal(
+          (await get(x, `${EV}?${q}`)).json.pagination.count,
+          300,
+          '2026.5 (AKQL) needs no licence',
+        );
       });
       const broken = await get(e, `${EV}?${ql('created >>= "2020-01-01"')}`);
       assert.equal(broken.status, 200);

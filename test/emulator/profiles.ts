@@ -3,7 +3,7 @@
  * (../shared/spec/authentik-api.md §6).
  */
 
-export type VersionProfile = '2024.2' | '2024.4' | '2025.8' | '2025.10' | '2025.12' | '2026.2';
+export type VersionProfile = '2024.2' | '2024.4' | '2025.8' | '2025.10' | '2025.12' | '2026.2' | '2026.5';
 
 export const PROFILES: readonly VersionProfile[] = [
   '2024.2',
@@ -12,6 +12,7 @@ export const PROFILES: readonly VersionProfile[] = [
   '2025.10',
   '2025.12',
   '2026.2',
+  '2026.5',
 ];
 
 export interface ProfileInfo {
@@ -43,6 +44,11 @@ export interface ProfileInfo {
   actionsFilter: boolean;
   /** Enterprise QL `search` exists (2025.8+, honoured only with a license). */
   qlSearch: boolean;
+  /**
+   * QL honoured without a licence: AKQL (`authentik/api/search/ql.py`, no enterprise check), documented
+   * for 2026.5 by authentik's docs (PR 22693). Not captured from a real server.
+   */
+  qlOpen: boolean;
   /** Event actions that exist in this release (plus custom_*). */
   extraActions: readonly string[];
   /** Users: `last_login__*` filters (2026.2). */
@@ -61,10 +67,38 @@ const base = {
   inheritedRoles: false,
   actionsFilter: false,
   qlSearch: false,
+  qlOpen: false,
   extraActions: [] as readonly string[],
   lastLoginFilters: false,
   defaultPageSize: 100,
   maxPageSize: undefined as number | undefined,
+};
+
+const PROFILE_2026_2: ProfileInfo = {
+  ...base,
+  versionCurrent: '2026.2.2',
+  includeFlags: true,
+  passwordChangeDate: true,
+  dateJoined: true,
+  lastUpdated: true,
+  autocomplete: true,
+  groupChildren: true,
+  actionsFilter: true,
+  qlSearch: true,
+  userRoles: true,
+  groupParents: true,
+  inheritedRoles: true,
+  defaultPageSize: 20,
+  maxPageSize: 100,
+  lastLoginFilters: true,
+  extraActions: [
+    'export_ready',
+    'configuration_warning',
+    'review_initiated',
+    'review_overdue',
+    'review_attested',
+    'review_completed',
+  ],
 };
 
 export const PROFILE_INFO: Readonly<Record<VersionProfile, ProfileInfo>> = {
@@ -112,32 +146,9 @@ export const PROFILE_INFO: Readonly<Record<VersionProfile, ProfileInfo>> = {
     maxPageSize: 100,
     extraActions: ['export_ready'],
   },
-  '2026.2': {
-    ...base,
-    versionCurrent: '2026.2.2',
-    includeFlags: true,
-    passwordChangeDate: true,
-    dateJoined: true,
-    lastUpdated: true,
-    autocomplete: true,
-    groupChildren: true,
-    actionsFilter: true,
-    qlSearch: true,
-    userRoles: true,
-    groupParents: true,
-    inheritedRoles: true,
-    defaultPageSize: 20,
-    maxPageSize: 100,
-    lastLoginFilters: true,
-    extraActions: [
-      'export_ready',
-      'configuration_warning',
-      'review_initiated',
-      'review_overdue',
-      'review_attested',
-      'review_completed',
-    ],
-  },
+  '2026.2': PROFILE_2026_2,
+  // 2026.2 plus AKQL (not captured: no change to the Event, User or Group shapes is known).
+  '2026.5': { ...PROFILE_2026_2, versionCurrent: '2026.5.0', qlOpen: true },
 };
 
 /** The 27 actions stable from 2021.10 to 2025.10 (custom_* is a prefix, handled separately). */

@@ -477,7 +477,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const search = qget(q, 'search');
     if (search !== undefined && search !== '') {
       let ast: QlNode | undefined;
-      if (enterprise && info.qlSearch) {
+      // 2025.8–2026.2: DjangoQL only with a licence; AKQL (2026.5 profile) without one.
+      if ((enterprise || info.qlOpen) && info.qlSearch) {
         try {
           ast = parseQl(search);
           validateEventQl(ast);
