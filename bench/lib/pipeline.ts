@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './collector.ts';
+import { sharedPath } from '../../test/kit/shared.ts';
 
 /** Environment variable the token is passed in (so it is not written into the config file). */
 export const TOKEN_ENV = 'AC_BENCH_AUTHENTIK_TOKEN';
@@ -23,7 +24,8 @@ export interface PipelineOptions {
   receiver?: Record<string, unknown>;
 }
 
-export const GEOIP_DIR = join(ROOT, '..', 'shared', 'geoip');
+/** `../shared/geoip`, or `$AC_SHARED_DIR/geoip`. */
+export const GEOIP_DIR = sharedPath('geoip');
 
 export function hasEcs(): boolean {
   return existsSync(join(ROOT, 'processors', 'authentik_ecs', 'factory.ts'));

@@ -9,15 +9,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { needShared, sharedPath } from '../kit/shared.ts';
 import { startEmulator } from './index.ts';
 import type { Emulator, VersionProfile } from './index.ts';
 import { get } from './helpers.ts';
 import type { Json } from './helpers.ts';
 
-const DIR = join(import.meta.dirname, '..', '..', '..', 'shared', 'authentik', 'captures');
-const skip = existsSync(DIR)
-  ? false
-  : `../shared/authentik/captures not present (${DIR}); run inside the workspace`;
+const DIR = sharedPath('authentik', 'captures');
+const skip = needShared('authentik/captures');
 
 const read = (release: string, name: string): Json =>
   JSON.parse(readFileSync(join(DIR, release, name), 'utf8'));

@@ -5,10 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse } from 'yaml';
@@ -16,9 +15,10 @@ import { BODY_EXPRESSION, headerExpression } from '../../receivers/authentik_web
 import { startEmulator } from './index.ts';
 import type { Emulator } from './index.ts';
 import { pyJsonDumps } from './notifications.ts';
+import { needShared, sharedPath } from '../kit/shared.ts';
 
-const SCHEMA_PATH = path.resolve(import.meta.dirname, '../../../shared/authentik/schema.yml');
-const HAVE_SCHEMA = existsSync(SCHEMA_PATH);
+const SCHEMA_PATH = sharedPath('authentik', 'schema.yml');
+const NEED_SCHEMA = needShared('authentik/schema.yml');
 type J = Record<string, unknown>;
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -164,90 +164,82 @@ describe('emulator notifications', () => {
     await api(em, 'DELETE', `/core/groups/${o.group}/`);
   }
 
-  test(
-    'objects validate against the real schema',
-    { skip: HAVE_SCHEMA ? false : '../shared/authentik/schema.yml not found (bare clone)' },
-    async () => {
-      const doc = parse(readFileSync(SCHEMA_PATH, 'utf8')) as { components: { schemas: J } };
-      const ajv = new Ajv({ strict: false, allErrors: true });
-      addFormats(ajv);
-      // Users without an address carry "" (as in schema.test.ts).
-      ajv.addFormat('email', (v: string) => v === '' || /^[^@\s]+@[^@\s]+$/.test(v));
-      const raw = structuredClone(doc.components.schemas) as Record<string, { properties: J }>;
-      // DRF renders a read-only nested serializer of an unset relation as null, which the schema does
-      // not declare (PolicyBinding.group_obj / user_obj / policy_obj, NotificationRule.destination_group_obj).
-      for (const [n, props] of [
-        ['PolicyBinding', ['policy_obj', 'group_obj', 'user_obj']],
-        ['NotificationRule', ['destination_group_obj']],
-      ] as const) {
-        for (const k of props) (raw[n]!.properties[k] as J)['nullable'] = true;
-      }
-      const schemas = close(raw) as J;
-      for (const [k, v] of Object.entries(schemas)) ajv.addSchema(v as object, `#/components/schemas/${k}`);
-      const check = (name: string, v: unknown) => {
-        const f = ajv.getSchema(`#/components/schemas/${name}`)!;
-        assert.ok(f(v), `${name}: ${ajv.errorsText(f.errors)}\n${JSON.stringify(v)}`);
-      };
-      const h = await hook();
-      const users = em.users.all().map((u) => u.pk);
-      const o = await setup(h.url, { name: 'schema', body: true, header: true, members: users.slice(0, 1) });
-      check(
-        'PaginatedNotificationWebhookMappingList',
-        (await api(em, 'GET', '/propertymappings/notification/')).body,
-      );
-      check(
-        'PaginatedNotificationTransportList',
-        (await api(em, 'GET', '/events/transports/?name=schema%20t')).body,
-      );
-      check('PaginatedEventMatcherPolicyList', (await api(em, 'GET', '/policies/event_matcher/')).body);
-      check('PaginatedNotificationRuleList', (await api(em, 'GET', '/events/rules/')).body);
-      check(
-        'PaginatedPolicyBindingList',
-        (await api(em, 'GET', `/policies/bindings/?target=${o.rule}`)).body,
-      );
-      check('NotificationRule', (await api(em, 'GET', `/events/rules/${o.rule}/`)).body);
-      check('Group', (await api(em, 'GET', `/core/groups/${o.group}/`)).body);
-      const u = await api(em, 'POST', '/core/users/', {
-        username: 'svc-x',
-        name: 'svc',
-        type: 'service_account',
-        path: 'authentik-collector',
-      });
-      assert.equal(u.status, 201);
-      check('User', u.body);
-      check('User', (await api(em, 'PATCH', `/core/users/${String(u.body['pk'])}/`, { name: 'svc 2' })).body);
-      assert.equal(
-        (await api(em, 'GET', '/core/users/?username=svc-x')).body['pagination'] !== undefined,
-        true,
-      );
-      // Errors as authentik gives them.
-      assert.equal(
-        (await api(em, 'POST', '/policies/event_matcher/', { name: 'partial', action: null })).status,
-        405,
-      );
-      assert.equal(
-        (
-          await api(em, 'POST', '/events/transports/', {
-            name: 'schema t',
-            mode: 'webhook',
-            webhook_url: h.url,
-          })
-        ).status,
-        400,
-      );
-      assert.equal((await api(em, 'GET', '/events/rules/00000000-0000-4000-8000-000000000000/')).status, 404);
-      await teardown(o);
-      assert.equal(
-        (await api(em, 'GET', `/policies/bindings/?target=${o.rule}`)).body['pagination'] &&
-          ((await api(em, 'GET', `/policies/bindings/?target=${o.rule}`)).body['results'] as unknown[])
-            .length,
-        0,
-        'deleting the rule deletes its bindings',
-      );
-      await api(em, 'DELETE', `/core/users/${String(u.body['pk'])}/`);
-      await h.close();
-    },
-  );
+  test('objects validate against the real schema', { skip: NEED_SCHEMA }, async () => {
+    const doc = parse(readFileSync(SCHEMA_PATH, 'utf8')) as { components: { schemas: J } };
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats(ajv);
+    // Users without an address carry "" (as in schema.test.ts).
+    ajv.addFormat('email', (v: string) => v === '' || /^[^@\s]+@[^@\s]+$/.test(v));
+    const raw = structuredClone(doc.components.schemas) as Record<string, { properties: J }>;
+    // DRF renders a read-only nested serializer of an unset relation as null, which the schema does
+    // not declare (PolicyBinding.group_obj / user_obj / policy_obj, NotificationRule.destination_group_obj).
+    for (const [n, props] of [
+      ['PolicyBinding', ['policy_obj', 'group_obj', 'user_obj']],
+      ['NotificationRule', ['destination_group_obj']],
+    ] as const) {
+      for (const k of props) (raw[n]!.properties[k] as J)['nullable'] = true;
+    }
+    const schemas = close(raw) as J;
+    for (const [k, v] of Object.entries(schemas)) ajv.addSchema(v as object, `#/components/schemas/${k}`);
+    const check = (name: string, v: unknown) => {
+      const f = ajv.getSchema(`#/components/schemas/${name}`)!;
+      assert.ok(f(v), `${name}: ${ajv.errorsText(f.errors)}\n${JSON.stringify(v)}`);
+    };
+    const h = await hook();
+    const users = em.users.all().map((u) => u.pk);
+    const o = await setup(h.url, { name: 'schema', body: true, header: true, members: users.slice(0, 1) });
+    check(
+      'PaginatedNotificationWebhookMappingList',
+      (await api(em, 'GET', '/propertymappings/notification/')).body,
+    );
+    check(
+      'PaginatedNotificationTransportList',
+      (await api(em, 'GET', '/events/transports/?name=schema%20t')).body,
+    );
+    check('PaginatedEventMatcherPolicyList', (await api(em, 'GET', '/policies/event_matcher/')).body);
+    check('PaginatedNotificationRuleList', (await api(em, 'GET', '/events/rules/')).body);
+    check('PaginatedPolicyBindingList', (await api(em, 'GET', `/policies/bindings/?target=${o.rule}`)).body);
+    check('NotificationRule', (await api(em, 'GET', `/events/rules/${o.rule}/`)).body);
+    check('Group', (await api(em, 'GET', `/core/groups/${o.group}/`)).body);
+    const u = await api(em, 'POST', '/core/users/', {
+      username: 'svc-x',
+      name: 'svc',
+      type: 'service_account',
+      path: 'authentik-collector',
+    });
+    assert.equal(u.status, 201);
+    check('User', u.body);
+    check('User', (await api(em, 'PATCH', `/core/users/${String(u.body['pk'])}/`, { name: 'svc 2' })).body);
+    assert.equal(
+      (await api(em, 'GET', '/core/users/?username=svc-x')).body['pagination'] !== undefined,
+      true,
+    );
+    // Errors as authentik gives them.
+    assert.equal(
+      (await api(em, 'POST', '/policies/event_matcher/', { name: 'partial', action: null })).status,
+      405,
+    );
+    assert.equal(
+      (
+        await api(em, 'POST', '/events/transports/', {
+          name: 'schema t',
+          mode: 'webhook',
+          webhook_url: h.url,
+        })
+      ).status,
+      400,
+    );
+    assert.equal((await api(em, 'GET', '/events/rules/00000000-0000-4000-8000-000000000000/')).status, 404);
+    await teardown(o);
+    assert.equal(
+      (await api(em, 'GET', `/policies/bindings/?target=${o.rule}`)).body['pagination'] &&
+        ((await api(em, 'GET', `/policies/bindings/?target=${o.rule}`)).body['results'] as unknown[]).length,
+      0,
+      'deleting the rule deletes its bindings',
+    );
+    await api(em, 'DELETE', `/core/users/${String(u.body['pk'])}/`);
+    await h.close();
+  });
 
   test("default body, one POST per destination user, text/json and authentik's User-Agent", async () => {
     const h = await hook();

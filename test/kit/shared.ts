@@ -33,6 +33,7 @@ export const SHARED_ITEMS: readonly { path: string; what: string }[] = [
   { path: 'geoip/GeoLite2-ASN-Test.mmdb', what: "MaxMind's test databases" },
   { path: 'geoip/GeoLite2-Country-Test.mmdb', what: "MaxMind's test databases" },
   { path: 'authentik/schema.yml', what: "authentik's OpenAPI schema" },
+  { path: 'authentik/captures', what: 'responses captured from real authentik servers' },
 ];
 
 /**
