@@ -22,6 +22,37 @@ const EVENTS_PATH = '/api/v3/events/events/';
 const USERS_PATH = '/api/v3/core/users/';
 const GROUPS_PATH = '/api/v3/core/groups/';
 
+type Answer = (res: http.ServerResponse) => void;
+
+/**
+ * A front that passes every request to `upstream()` (read per request, so a test can switch servers)
+ * except the paths in `answers`, which it answers itself.
+ */
+async function proxyFront(
+  upstream: () => string,
+  answers: Record<string, Answer> = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const front = http.createServer((req, res) => {
+    const path = req.url ?? '/';
+    const own = Object.entries(answers).find(([prefix]) => path.startsWith(prefix));
+    if (own) return own[1](res);
+    const up = http.request(`${upstream()}${path}`, { headers: req.headers }, (r2) => {
+      res.writeHead(r2.statusCode ?? 502, r2.headers);
+      r2.pipe(res);
+    });
+    up.on('error', () => res.writeHead(502).end());
+    up.end();
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+    close: async () => {
+      front.closeAllConnections();
+      await new Promise((res) => front.close(res));
+    },
+  };
+}
+
 async function withEmulator<T>(opts: EmulatorOptions, fn: (em: Emulator) => Promise<T>): Promise<T> {
   const em = await startEmulator(opts);
   try {
@@ -209,53 +240,23 @@ describe('enterprise QL search', () => {
   });
 
   /** An unlicensed emulator behind a front that rewrites (or fails) /api/v3/root/config/. */
-  const configFront = async (
-    em: Emulator,
-    config: (res: http.ServerResponse) => void,
-    licence?: (res: http.ServerResponse) => void,
-  ) => {
-    const front = http.createServer((req, res) => {
-      if ((req.url ?? '').startsWith('/api/v3/root/config/')) return config(res);
-      if (licence && (req.url ?? '').startsWith('/api/v3/enterprise/license/summary/')) return licence(res);
-      const up = http.request(`${em.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
-        res.writeHead(r2.statusCode ?? 502, r2.headers);
-        r2.pipe(res);
-      });
-      up.on('error', () => res.writeHead(502).end());
-      up.end();
+  const configFront = (em: Emulator, config: Answer, licence?: Answer) =>
+    proxyFront(() => em.url, {
+      '/api/v3/root/config/': config,
+      ...(licence ? { '/api/v3/enterprise/license/summary/': licence } : {}),
     });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    return {
-      url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
-      close: async () => {
-        front.closeAllConnections();
-        await new Promise((res) => front.close(res));
-      },
-    };
-  };
 
   test('2026.5 reported but QL not honoured (AKQL not shipped): one probe, detected, not used, events exact', async () => {
     await withEmulator({ events: 2000, version: '2026.2', enterprise: false, seed: 9 }, async (em) => {
       // A 2026.2 server without a licence (substring fallback) that reports 2026.5.0.
-      const front = http.createServer((req, res) => {
-        if ((req.url ?? '').startsWith('/api/v3/admin/version/')) {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({ version_current: '2026.5.0', version_latest: '2026.5.0', build_hash: '' }),
-          );
-          return;
-        }
-        const up = http.request(`${em.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
-          res.writeHead(r2.statusCode ?? 502, r2.headers);
-          r2.pipe(res);
-        });
-        up.on('error', () => res.writeHead(502).end());
-        up.end();
+      const front = await proxyFront(() => em.url, {
+        '/api/v3/admin/version/': (res) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ version_current: '2026.5.0', version_latest: '2026.5.0', build_hash: '' })),
       });
-      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-      const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
       const sink = new SinkConsumer();
-      const { r } = await start({ ...em, url }, sink, {
+      const { r } = await start({ ...em, url: front.url }, sink, {
         users: { enabled: false },
         groups: { enabled: false },
       });
@@ -273,8 +274,7 @@ describe('enterprise QL search', () => {
         assert.equal(probes().length, 1);
       } finally {
         await r.shutdown();
-        front.closeAllConnections();
-        await new Promise((res) => front.close(res));
+        await front.close();
       }
     });
   });
@@ -349,18 +349,9 @@ describe('enterprise QL search', () => {
       token: licensed.token,
     });
     let target = licensed;
-    const front = http.createServer((req, res) => {
-      const up = http.request(`${target.url}${req.url ?? '/'}`, { headers: req.headers }, (r2) => {
-        res.writeHead(r2.statusCode ?? 502, r2.headers);
-        r2.pipe(res);
-      });
-      up.on('error', () => res.writeHead(502).end());
-      up.end();
-    });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const front = await proxyFront(() => target.url);
     const sink = new SinkConsumer();
-    const { r, settings } = await start({ ...licensed, url }, sink, {
+    const { r, settings } = await start({ ...licensed, url: front.url }, sink, {
       users: { enabled: false },
       groups: { enabled: false },
     });
@@ -378,8 +369,7 @@ describe('enterprise QL search', () => {
       );
     } finally {
       await r.shutdown();
-      front.closeAllConnections();
-      await new Promise((res) => front.close(res));
+      await front.close();
       await licensed.close();
       await unlicensed.close();
     }

@@ -74,9 +74,10 @@ const base = {
   maxPageSize: undefined as number | undefined,
 };
 
-const PROFILE_2026_2: ProfileInfo = {
+// Each release as the one before it plus what changed (../shared/spec/authentik-api.md §6).
+const PROFILE_2025_8: ProfileInfo = {
   ...base,
-  versionCurrent: '2026.2.2',
+  versionCurrent: '2025.8.4',
   includeFlags: true,
   passwordChangeDate: true,
   dateJoined: true,
@@ -85,11 +86,22 @@ const PROFILE_2026_2: ProfileInfo = {
   groupChildren: true,
   actionsFilter: true,
   qlSearch: true,
+};
+
+const PROFILE_2025_12: ProfileInfo = {
+  ...PROFILE_2025_8,
+  versionCurrent: '2025.12.4',
   userRoles: true,
   groupParents: true,
   inheritedRoles: true,
   defaultPageSize: 20,
   maxPageSize: 100,
+  extraActions: ['export_ready'],
+};
+
+const PROFILE_2026_2: ProfileInfo = {
+  ...PROFILE_2025_12,
+  versionCurrent: '2026.2.2',
   lastLoginFilters: true,
   extraActions: [
     'export_ready',
@@ -104,48 +116,9 @@ const PROFILE_2026_2: ProfileInfo = {
 export const PROFILE_INFO: Readonly<Record<VersionProfile, ProfileInfo>> = {
   '2024.2': { ...base, versionCurrent: '2024.2.4' },
   '2024.4': { ...base, versionCurrent: '2024.4.4', includeFlags: true },
-  '2025.8': {
-    ...base,
-    versionCurrent: '2025.8.4',
-    includeFlags: true,
-    passwordChangeDate: true,
-    dateJoined: true,
-    lastUpdated: true,
-    autocomplete: true,
-    groupChildren: true,
-    actionsFilter: true,
-    qlSearch: true,
-  },
-  '2025.10': {
-    ...base,
-    versionCurrent: '2025.10.3',
-    includeFlags: true,
-    passwordChangeDate: true,
-    dateJoined: true,
-    lastUpdated: true,
-    autocomplete: true,
-    groupChildren: true,
-    actionsFilter: true,
-    qlSearch: true,
-  },
-  '2025.12': {
-    ...base,
-    versionCurrent: '2025.12.4',
-    includeFlags: true,
-    passwordChangeDate: true,
-    dateJoined: true,
-    lastUpdated: true,
-    autocomplete: true,
-    groupChildren: true,
-    actionsFilter: true,
-    qlSearch: true,
-    userRoles: true,
-    groupParents: true,
-    inheritedRoles: true,
-    defaultPageSize: 20,
-    maxPageSize: 100,
-    extraActions: ['export_ready'],
-  },
+  '2025.8': PROFILE_2025_8,
+  '2025.10': { ...PROFILE_2025_8, versionCurrent: '2025.10.3' },
+  '2025.12': PROFILE_2025_12,
   '2026.2': PROFILE_2026_2,
   // 2026.2 plus AKQL (not captured: no change to the Event, User or Group shapes is known).
   '2026.5': { ...PROFILE_2026_2, versionCurrent: '2026.5.0', qlOpen: true },
